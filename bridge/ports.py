@@ -1,0 +1,327 @@
+"""The ports: what the core needs from storage, the bus and the channels.
+
+Each is a small Protocol so that the in-memory twin used in a test and the real SQLite,
+PostgreSQL or Redis implementation are interchangeable, and one contract suite runs against
+all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal, Protocol
+
+from bridge.events import Event
+from bridge.gate import PlannedDelivery
+from bridge.inbound import InboundMessage, IngestResult
+from bridge.model import (
+    Agent,
+    Author,
+    Conversation,
+    ConversationStatus,
+    Customer,
+    Delivery,
+    Message,
+    Presence,
+    Priority,
+    Role,
+    ThreadRef,
+    Visibility,
+)
+from bridge.outbound import Capabilities, OutboundMessage, SentReceipt
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class Health(StrEnum):
+    OK = "ok"
+    STARTING = "starting"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentState:
+    """One line of ``/readyz``: a component's health and, when not ok, what to do about it."""
+
+    health: Health
+    detail: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.health is Health.OK
+
+
+# --- storage -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPolicy:
+    """How the ingest step picks a conversation for a customer message."""
+
+    #: A message after resolve reopens the conversation within this window; later it starts
+    #: a new conversation linked to the old one.
+    reopen_window: timedelta
+    default_team: str = "support"
+    default_tier: int = 1
+    default_priority: Priority = Priority.NORMAL
+
+
+class IngestStore(Protocol):
+    async def ingest_batch(
+        self, items: Sequence[InboundMessage], policy: ConversationPolicy, now: datetime
+    ) -> list[IngestResult]:
+        """Store a batch of customer messages in one transaction.
+
+        Dedupes on (channel account, external id), resolves customers and conversations in
+        order, and returns one result per item in the same order. A duplicate within the batch
+        resolves to the first occurrence.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewAgentMessage:
+    conversation_id: int
+    author: Author
+    author_id: int | None
+    author_name: str
+    text: str
+    visibility: Visibility
+    #: The caller's id for this request (an ``Idempotency-Key``); a repeat returns the first
+    #: message instead of writing a second one.
+    client_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostedMessage:
+    message: Message
+    conversation: Conversation
+    deliveries: tuple[Delivery, ...]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    """A delivery's state as agents see it next to the message."""
+
+    delivery_id: int
+    message_id: int
+    state: str
+    attempts: int
+    last_error: str | None
+    external_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    items: tuple[Conversation, ...]
+    next_before: int | None  # pass as ``before`` to get the next (older) page
+
+
+class ConversationStore(Protocol):
+    async def get_conversation(self, conversation_id: int) -> Conversation: ...
+
+    async def get_customer(self, customer_id: int) -> Customer: ...
+
+    async def list_conversations(
+        self,
+        *,
+        status: ConversationStatus | None = None,
+        assignee_id: int | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> ConversationPage: ...
+
+    async def messages(self, conversation_id: int) -> list[Message]:
+        """The whole history, notes included, oldest first (for agents only)."""
+        ...
+
+    async def deliveries_for(self, conversation_id: int) -> list[DeliveryView]: ...
+
+    async def post_message(
+        self, new: NewAgentMessage, plan: PlanDeliveries, now: datetime
+    ) -> PostedMessage:
+        """Store an agent, bot or system message, and its deliveries when it is public."""
+        ...
+
+    async def set_status(
+        self, conversation_id: int, status: ConversationStatus, now: datetime
+    ) -> Conversation: ...
+
+
+class PlanDeliveries(Protocol):
+    """The gate's signature, passed into the store so the store never invents deliveries."""
+
+    def __call__(
+        self, message: Message, conversation: Conversation
+    ) -> tuple[PlannedDelivery, ...]: ...
+
+
+class CustomerHistory(Protocol):
+    async def thread_messages(self, thread: ThreadRef, after_id: int, limit: int) -> list[Message]:
+        """Messages of every conversation on ``thread`` after ``after_id``, oldest first.
+
+        Internal notes are left out by the query; callers still pass the result through
+        :func:`bridge.gate.customer_view`.
+        """
+        ...
+
+    async def current_conversation(self, thread: ThreadRef) -> Conversation | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery claimed by one dispatcher until ``lease_until``."""
+
+    delivery: Delivery
+    message: Message
+    reply_to_external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """What happened to one claimed delivery, recorded in a batch."""
+
+    delivery_id: int
+    state: Literal["sent", "retry", "failed", "dead"]
+    attempts: int
+    external_id: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+class OutboxStore(Protocol):
+    async def claim_due(
+        self, now: datetime, owner: str, lease: timedelta, limit: int
+    ) -> list[Claimed]:
+        """Claim up to ``limit`` due deliveries, at most one per conversation: the oldest
+        pending one, so that each conversation's messages go out in order."""
+        ...
+
+    async def record(self, outcomes: Sequence[SendOutcome], now: datetime) -> None: ...
+
+    async def release(self, delivery_ids: Sequence[int], owner: str) -> None:
+        """Give back unfinished claims so another dispatcher can take them at once."""
+        ...
+
+    async def next_due_at(self) -> datetime | None: ...
+
+    async def pending_count(self, now: datetime, owner: str) -> int:
+        """Deliveries due now that ``owner`` could send: unleased, or leased by ``owner``
+        (for draining on shutdown)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewAgent:
+    name: str
+    email: str
+    role: Role = Role.AGENT
+    tier: int = 1
+    teams: tuple[str, ...] = ("support",)
+    capacity: int = 6
+    slack_user_id: str | None = None
+    presence: Presence = Presence.OFFLINE
+
+
+class AgentStore(Protocol):
+    async def add_agent(self, new: NewAgent, token_hash: str, now: datetime) -> Agent: ...
+
+    async def agent_by_token_hash(self, token_hash: str) -> Agent | None: ...
+
+    async def get_agent(self, agent_id: int) -> Agent: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """A web chat visitor: a customer with a channel identity and an access token."""
+
+    customer_id: int
+    thread: ThreadRef
+    display_name: str
+    language: str | None
+    expires_at: datetime
+
+
+class VisitorStore(Protocol):
+    async def create_visitor(
+        self,
+        thread: ThreadRef,
+        *,
+        display_name: str,
+        email: str | None,
+        language: str | None,
+        token_hash: str,
+        expires_at: datetime,
+        now: datetime,
+    ) -> Visitor: ...
+
+    async def visitor_by_token_hash(self, token_hash: str, now: datetime) -> Visitor | None:
+        """The visitor for a token that has not expired, or None."""
+        ...
+
+    async def touch_visitor(self, token_hash: str, expires_at: datetime) -> None:
+        """Slide the expiry forward while the visitor keeps coming back."""
+        ...
+
+
+class Database(Protocol):
+    async def ping(self) -> None: ...
+
+
+# --- bus ---------------------------------------------------------------------------------
+
+
+class Subscription(Protocol):
+    def __aiter__(self) -> AsyncIterator[Event]: ...
+
+    async def close(self) -> None: ...
+
+
+class EventBus(Protocol):
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Hand committed events to every subscriber, in order."""
+        ...
+
+    def subscribe(self, kinds: frozenset[str] | None = None) -> Subscription:
+        """Events of ``kinds`` (all when None) from now on, until the subscription is closed."""
+        ...
+
+    def state(self) -> ComponentState: ...
+
+
+# --- channels ----------------------------------------------------------------------------
+
+
+class ChannelAdapter(Protocol):
+    """A channel account: a Telegram bot, a Slack app, a mailbox, the web chat.
+
+    Constructors do no I/O; ``start`` connects; ``stop`` is idempotent.
+    """
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def account(self) -> str: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, out: OutboundMessage) -> SentReceipt:
+        """Deliver one public message; raise Transient/PermanentChannelError on failure."""
+        ...
+
+    def state(self) -> ComponentState: ...

@@ -1,0 +1,458 @@
+"""The ingest transaction: a batch of customer messages stored with a fixed number of
+statements, whatever the batch size.
+
+For a batch the transaction runs, in order: one SELECT for already-stored external ids, one
+for known identities, one for the threads' current conversations, then bulk INSERTs of new
+customers, identities, conversations and messages (``RETURNING`` ids through SQLAlchemy's
+insertmanyvalues) and one bulk UPDATE of the conversations that changed. The decisions between
+them (which customer, which conversation, reopen or not) are made in memory in arrival order
+by :mod:`bridge.states`, so message N+1 of a batch sees what message N did.
+
+Under concurrency from several processes on PostgreSQL, two transactions may race to create
+the same customer, thread or message; the loser hits a unique constraint, rolls back, and the
+whole batch is run again, this time finding the winner's rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bridge.inbound import InboundMessage, IngestResult
+from bridge.model import (
+    Author,
+    Conversation,
+    ConversationStatus,
+    Message,
+    ThreadRef,
+    Visibility,
+)
+from bridge.ports import ConversationPolicy
+from bridge.states import Open, after_customer_message
+from storage import rows
+from storage.database import Database
+from storage.tables import conversations, customers, identities, messages, threads
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 4
+EMAIL = "email"
+
+
+@dataclass(slots=True)
+class _NewCustomer:
+    values: dict[str, Any]
+    identities: list[tuple[str, str, bool]]
+    id: int = 0
+
+
+@dataclass(slots=True)
+class _Planned:
+    """One item's outcome before ids are known."""
+
+    item: InboundMessage
+    customer: _NewCustomer | int
+    conversation_key: int  # index into the batch's conversation states
+    snapshot: Conversation | None = None
+    opened: bool = False
+    reopened: bool = False
+    duplicate_of: int | None = None  # index of the first occurrence within the batch
+    message_id: int = 0
+
+
+@dataclass(slots=True)
+class _ConversationState:
+    conversation: Conversation
+    is_new: bool
+    changed: bool = False
+    id: int = 0  # real id once inserted
+    customer: _NewCustomer | int = 0
+    members: list[int] = field(default_factory=list)
+
+
+class SqlIngest:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def ingest_batch(
+        self, items: Sequence[InboundMessage], policy: ConversationPolicy, now: datetime
+    ) -> list[IngestResult]:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async with self._db.write() as connection:
+                    return await _ingest(connection, self._db.dialect, items, policy, now)
+            except IntegrityError:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                log.info(
+                    "ingest batch raced another writer (attempt %d); running it again", attempt
+                )
+        raise AssertionError("unreachable")
+
+
+async def _ingest(
+    connection: AsyncConnection,
+    dialect: str,
+    items: Sequence[InboundMessage],
+    policy: ConversationPolicy,
+    now: datetime,
+) -> list[IngestResult]:
+    # 1. Dedupe against what is stored and within the batch.
+    keys = {(m.thread.source, m.external_id) for m in items}
+    stored = await _stored_messages(connection, keys)
+    first_in_batch: dict[tuple[str, str], int] = {}
+
+    # 2. Who wrote: known identities, and verified emails that link a new identity to a
+    # customer we already know.
+    sender_keys = {(m.thread.channel, m.sender_id) for m in items}
+    email_keys = {(EMAIL, m.email.lower()) for m in items if m.email and m.email_verified}
+    known = await _identity_owners(connection, sender_keys | email_keys)
+
+    # 3. Each thread's current conversation.
+    thread_refs = {m.thread for m in items}
+    current = await _current_conversations(connection, thread_refs)
+
+    planned: list[_Planned] = []
+    new_customers: list[_NewCustomer] = []
+    new_identities: list[tuple[_NewCustomer | int, str, str, bool]] = []
+    states: list[_ConversationState] = []
+    state_of_thread: dict[ThreadRef, int] = {}
+    for conv in current.values():
+        state_of_thread[conv.origin] = len(states)
+        states.append(_ConversationState(conv, is_new=False, id=conv.id, customer=conv.customer_id))
+
+    for index, item in enumerate(items):
+        key = (item.thread.source, item.external_id)
+        if key in stored:
+            planned.append(_Planned(item, 0, -1))
+            continue
+        if key in first_in_batch:
+            planned.append(_Planned(item, 0, -1, duplicate_of=first_in_batch[key]))
+            continue
+        first_in_batch[key] = index
+        customer = _resolve_customer(item, known, new_customers, new_identities)
+        plan = _Planned(item, customer, -1)
+        position = state_of_thread.get(item.thread)
+        existing = states[position].conversation if position is not None else None
+        decision = after_customer_message(existing, item.received_at, policy)
+        if isinstance(decision, Open):
+            state = _ConversationState(
+                _new_conversation(item, decision.previous_id, policy),
+                is_new=True,
+                customer=customer,
+            )
+            state_of_thread[item.thread] = len(states)
+            states.append(state)
+            plan.opened = True
+        else:
+            assert position is not None
+            state = states[position]
+            state.conversation = decision.conversation
+            state.changed = True
+            plan.reopened = decision.reopened
+        plan.conversation_key = state_of_thread[item.thread]
+        plan.snapshot = state.conversation
+        state.members.append(index)
+        planned.append(plan)
+
+    # 4. Write: customers, identities, conversations, threads, messages, updates.
+    await _insert_customers(connection, new_customers)
+    await _insert_identities(connection, new_identities, now)
+    await _insert_conversations(connection, dialect, states)
+    await _insert_messages(connection, planned, states)
+    await _update_conversations(connection, states)
+
+    # 5. Results, with real ids in every snapshot.
+    results: list[IngestResult] = []
+    for index, plan in enumerate(planned):
+        item = plan.item
+        key = (item.thread.source, item.external_id)
+        if key in stored and plan.duplicate_of is None and plan.conversation_key < 0:
+            message, conversation = stored[key]
+            results.append(IngestResult(message, conversation, duplicate=True))
+            continue
+        if plan.duplicate_of is not None:
+            first = results[plan.duplicate_of]
+            results.append(replace(first, duplicate=True, opened=False, reopened=False))
+            continue
+        state = states[plan.conversation_key]
+        assert plan.snapshot is not None
+        conversation = replace(plan.snapshot, id=state.id, customer_id=_customer_id(state.customer))
+        results.append(
+            IngestResult(
+                _message_of(plan, conversation),
+                conversation,
+                opened=plan.opened,
+                reopened=plan.reopened,
+            )
+        )
+        assert len(results) == index + 1
+    return results
+
+
+def _resolve_customer(
+    item: InboundMessage,
+    known: dict[tuple[str, str], int],
+    new_customers: list[_NewCustomer],
+    new_identities: list[tuple[_NewCustomer | int, str, str, bool]],
+) -> _NewCustomer | int:
+    sender = (item.thread.channel, item.sender_id)
+    found = known.get(sender)
+    if found is not None:
+        return found
+    for pending in new_customers:  # the same new sender twice in one batch
+        if any((c, e) == sender for c, e, _ in pending.identities):
+            return pending
+    email = item.email.lower() if item.email else None
+    if email and item.email_verified:
+        owner = known.get((EMAIL, email))
+        if owner is not None:
+            new_identities.append((owner, item.thread.channel, item.sender_id, False))
+            known[sender] = owner
+            return owner
+    customer = _NewCustomer(
+        values={
+            "display_name": item.sender_name[:200] or item.sender_id[:200],
+            "language": item.language,
+            "email": email,
+            "created_at": item.received_at,
+            "updated_at": item.received_at,
+        },
+        identities=[(item.thread.channel, item.sender_id, False)],
+    )
+    if email and item.email_verified and item.thread.channel != EMAIL:
+        customer.identities.append((EMAIL, email, True))
+    new_customers.append(customer)
+    for channel, external_id, verified in customer.identities:
+        new_identities.append((customer, channel, external_id, verified))
+    return customer
+
+
+def _new_conversation(
+    item: InboundMessage, previous_id: int | None, policy: ConversationPolicy
+) -> Conversation:
+    at = item.received_at
+    return Conversation(
+        id=0,
+        customer_id=0,
+        origin=item.thread,
+        status=ConversationStatus.QUEUED,
+        team=policy.default_team,
+        tier=policy.default_tier,
+        priority=policy.default_priority,
+        created_at=at,
+        updated_at=at,
+        waiting_since=at,
+        last_message_at=at,
+        previous_id=previous_id,
+    )
+
+
+def _customer_id(customer: _NewCustomer | int) -> int:
+    return customer.id if isinstance(customer, _NewCustomer) else customer
+
+
+def _message_of(plan: _Planned, conversation: Conversation) -> Message:
+    item = plan.item
+    return Message(
+        id=plan.message_id,
+        conversation_id=conversation.id,
+        author=Author.CUSTOMER,
+        author_name=item.sender_name,
+        visibility=Visibility.PUBLIC,
+        text=item.text,
+        created_at=item.received_at,
+        author_id=_customer_id(plan.customer),
+        attachments=item.attachments,
+        source=item.thread.source,
+        external_id=item.external_id,
+    )
+
+
+# --- statements --------------------------------------------------------------------------
+
+
+async def _stored_messages(
+    connection: AsyncConnection, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[Message, Conversation]]:
+    if not keys:
+        return {}
+    query = (
+        select(messages, *[c.label(f"c_{c.name}") for c in conversations.c])
+        .join(conversations, conversations.c.id == messages.c.conversation_id)
+        .where(tuple_(messages.c.source, messages.c.external_id).in_(sorted(keys)))
+    )
+    found: dict[tuple[str, str], tuple[Message, Conversation]] = {}
+    for row in (await connection.execute(query)).mappings():
+        conv = rows.conversation({c.name: row[f"c_{c.name}"] for c in conversations.c})
+        found[(row["source"], row["external_id"])] = (rows.message(row), conv)
+    return found
+
+
+async def _identity_owners(
+    connection: AsyncConnection, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    if not keys:
+        return {}
+    query = select(identities.c.channel, identities.c.external_id, identities.c.customer_id).where(
+        tuple_(identities.c.channel, identities.c.external_id).in_(sorted(keys))
+    )
+    return {(r.channel, r.external_id): r.customer_id for r in await connection.execute(query)}
+
+
+async def _current_conversations(
+    connection: AsyncConnection, refs: set[ThreadRef]
+) -> dict[ThreadRef, Conversation]:
+    if not refs:
+        return {}
+    query = (
+        select(conversations)
+        .join(threads, threads.c.conversation_id == conversations.c.id)
+        .where(
+            tuple_(threads.c.channel, threads.c.account, threads.c.thread_key).in_(
+                sorted((r.channel, r.account, r.thread_key) for r in refs)
+            )
+        )
+    )
+    found = [rows.conversation(r) for r in (await connection.execute(query)).mappings()]
+    return {c.origin: c for c in found}
+
+
+async def _insert_customers(connection: AsyncConnection, new: list[_NewCustomer]) -> None:
+    if not new:
+        return
+    result = await connection.execute(
+        insert(customers).returning(customers.c.id, sort_by_parameter_order=True),
+        [c.values for c in new],
+    )
+    for customer, row in zip(new, result, strict=True):
+        customer.id = row.id
+
+
+async def _insert_identities(
+    connection: AsyncConnection,
+    new: list[tuple[_NewCustomer | int, str, str, bool]],
+    at: datetime,
+) -> None:
+    if not new:
+        return
+    await connection.execute(
+        insert(identities),
+        [
+            {
+                "customer_id": _customer_id(owner),
+                "channel": channel,
+                "external_id": external_id,
+                "verified": verified,
+                "created_at": at,
+            }
+            for owner, channel, external_id, verified in new
+        ],
+    )
+
+
+async def _insert_conversations(
+    connection: AsyncConnection, dialect: str, states: list[_ConversationState]
+) -> None:
+    created = [s for s in states if s.is_new]
+    if not created:
+        return
+    values = []
+    for state in created:
+        row = rows.conversation_values(state.conversation)
+        row["customer_id"] = _customer_id(state.customer)
+        values.append(row)
+    result = await connection.execute(
+        insert(conversations).returning(conversations.c.id, sort_by_parameter_order=True), values
+    )
+    for state, row in zip(created, result, strict=True):
+        state.id = row.id
+    # Repoint each thread at its newest conversation (the last one created in this batch).
+    newest: dict[ThreadRef, int] = {s.conversation.origin: s.id for s in created}
+    upsert = pg_insert(threads) if dialect == "postgresql" else sqlite_insert(threads)
+    statement = upsert.on_conflict_do_update(
+        index_elements=[threads.c.channel, threads.c.account, threads.c.thread_key],
+        set_={"conversation_id": upsert.excluded.conversation_id},
+    )
+    await connection.execute(
+        statement,
+        [
+            {
+                "channel": ref.channel,
+                "account": ref.account,
+                "thread_key": ref.thread_key,
+                "conversation_id": conversation_id,
+            }
+            for ref, conversation_id in newest.items()
+        ],
+    )
+
+
+async def _insert_messages(
+    connection: AsyncConnection, planned: list[_Planned], states: list[_ConversationState]
+) -> None:
+    fresh = [p for p in planned if p.conversation_key >= 0 and p.duplicate_of is None]
+    if not fresh:
+        return
+    values = []
+    for plan in fresh:
+        item = plan.item
+        state = states[plan.conversation_key]
+        values.append(
+            {
+                "conversation_id": state.id,
+                "author": Author.CUSTOMER.value,
+                "author_id": _customer_id(plan.customer),
+                "author_name": item.sender_name[:200],
+                "visibility": Visibility.PUBLIC.value,
+                "text": item.text,
+                "attachments": rows.attachments_json(item.attachments),
+                "source": item.thread.source,
+                "external_id": item.external_id,
+                "reply_to_id": None,
+                "edited": False,
+                "created_at": item.received_at,
+            }
+        )
+    result = await connection.execute(
+        insert(messages).returning(messages.c.id, sort_by_parameter_order=True), values
+    )
+    for plan, row in zip(fresh, result, strict=True):
+        plan.message_id = row.id
+
+
+_UPDATED = (
+    "status",
+    "assignee_id",
+    "waiting_since",
+    "resolved_at",
+    "last_message_at",
+    "updated_at",
+)
+
+
+async def _update_conversations(
+    connection: AsyncConnection, states: list[_ConversationState]
+) -> None:
+    changed = [s for s in states if s.changed and not s.is_new]
+    if not changed:
+        return
+    statement = (
+        update(conversations)
+        .where(conversations.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}") for name in _UPDATED})
+    )
+    params = []
+    for state in changed:
+        values = rows.conversation_values(state.conversation)
+        params.append({"b_id": state.id, **{f"b_{n}": values[n] for n in _UPDATED}})
+    await connection.execute(statement, params)

@@ -1,0 +1,161 @@
+"""The outbox: claiming due deliveries under a lease and recording what happened to them.
+
+Per-conversation order is kept by handing out only the oldest pending delivery of each
+conversation; the next one becomes claimable once that one is sent or given up. On PostgreSQL
+the claim locks rows with ``FOR UPDATE SKIP LOCKED`` so several processes share the work
+without waiting on each other; the lease covers the time between claim and outcome, and lets
+another process take over when the holder dies.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.expression import Exists
+
+from bridge.model import DeliveryState
+from bridge.ports import Claimed, SendOutcome
+from storage import rows
+from storage.database import Database
+from storage.tables import deliveries, messages
+
+PENDING = DeliveryState.PENDING.value
+_earlier = aliased(deliveries)
+
+
+def _earlier_pending() -> Exists:
+    """True for a delivery queued behind an older pending one of its conversation."""
+    return exists().where(
+        _earlier.c.conversation_id == deliveries.c.conversation_id,
+        _earlier.c.state == PENDING,
+        _earlier.c.id < deliveries.c.id,
+    )
+
+
+class SqlOutbox:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def claim_due(
+        self, now: datetime, owner: str, lease: timedelta, limit: int
+    ) -> list[Claimed]:
+        if limit <= 0:
+            return []
+        message_columns = [c.label(f"m_{c.name}") for c in messages.c]
+        query = (
+            select(deliveries, *message_columns)
+            .join(messages, messages.c.id == deliveries.c.message_id)
+            .where(
+                deliveries.c.state == PENDING,
+                deliveries.c.next_attempt_at <= now,
+                or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+                ~_earlier_pending(),
+            )
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        if not self._db.is_sqlite:
+            query = query.with_for_update(skip_locked=True, of=deliveries)
+        async with self._db.write() as connection:
+            found = list((await connection.execute(query)).mappings())
+            if not found:
+                return []
+            await connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_([r["id"] for r in found]))
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+        claimed = []
+        for row in found:
+            message = rows.message({c.name: row[f"m_{c.name}"] for c in messages.c})
+            claimed.append(Claimed(rows.delivery(row), message))
+        return claimed
+
+    async def record(self, outcomes: Sequence[SendOutcome], now: datetime) -> None:
+        if not outcomes:
+            return
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for outcome in outcomes:
+            groups[outcome.state].append(
+                {
+                    "b_id": outcome.delivery_id,
+                    "b_attempts": outcome.attempts,
+                    "b_external_id": outcome.external_id,
+                    "b_error": outcome.error,
+                    "b_next": outcome.next_attempt_at or now,
+                }
+            )
+        async with self._db.write() as connection:
+            for state, params in groups.items():
+                values: dict[str, Any] = {
+                    "attempts": bindparam("b_attempts"),
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "updated_at": now,
+                    "last_error": bindparam("b_error"),
+                }
+                if state == "sent":
+                    values |= {
+                        "state": DeliveryState.SENT.value,
+                        "external_id": bindparam("b_external_id"),
+                        "sent_at": now,
+                    }
+                elif state == "retry":
+                    values |= {"state": PENDING, "next_attempt_at": bindparam("b_next")}
+                else:
+                    values |= {"state": DeliveryState(state).value}
+                statement = (
+                    update(deliveries)
+                    .where(
+                        and_(deliveries.c.id == bindparam("b_id"), deliveries.c.state == PENDING)
+                    )
+                    .values(values)
+                )
+                await connection.execute(statement, params)
+
+    async def release(self, delivery_ids: Sequence[int], owner: str) -> None:
+        if not delivery_ids:
+            return
+        async with self._db.write() as connection:
+            await connection.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id.in_(list(delivery_ids)),
+                    deliveries.c.lease_owner == owner,
+                    deliveries.c.state == PENDING,
+                )
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    async def next_due_at(self) -> datetime | None:
+        async with self._db.read() as connection:
+            value = await connection.scalar(
+                select(func.min(deliveries.c.next_attempt_at)).where(
+                    deliveries.c.state == PENDING, ~_earlier_pending()
+                )
+            )
+        if value is None:
+            return None
+        # Aggregates bypass the column type on SQLite; normalise like the type would.
+        return rows.as_utc(value)
+
+    async def pending_count(self, now: datetime, owner: str) -> int:
+        async with self._db.read() as connection:
+            value = await connection.scalar(
+                select(func.count()).where(
+                    deliveries.c.state == PENDING,
+                    deliveries.c.next_attempt_at <= now,
+                    ~_earlier_pending(),
+                    or_(
+                        deliveries.c.lease_until.is_(None),
+                        deliveries.c.lease_until < now,
+                        deliveries.c.lease_owner == owner,
+                    ),
+                )
+            )
+        return int(value or 0)

@@ -1,0 +1,42 @@
+"""One object that opens the database and offers every repository."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.agents import SqlAgents
+from storage.conversations import SqlConversations
+from storage.database import Database
+from storage.ingest import SqlIngest
+from storage.migrate import ensure_schema
+from storage.outbox import SqlOutbox
+from storage.visitors import SqlVisitors
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    database: Database
+    ingest: SqlIngest
+    conversations: SqlConversations
+    outbox: SqlOutbox
+    agents: SqlAgents
+    visitors: SqlVisitors
+
+    @classmethod
+    def open(cls, url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = 10) -> Storage:
+        """Build the repositories; no connection is made until first use."""
+        database = Database(url, sqlite_synchronous=sqlite_synchronous, pool_size=pool_size)
+        return cls(
+            database=database,
+            ingest=SqlIngest(database),
+            conversations=SqlConversations(database),
+            outbox=SqlOutbox(database),
+            agents=SqlAgents(database),
+            visitors=SqlVisitors(database),
+        )
+
+    async def prepare(self, *, auto_migrate: bool) -> None:
+        await ensure_schema(self.database, auto_migrate=auto_migrate)
+
+    async def close(self) -> None:
+        await self.database.dispose()

@@ -1,0 +1,224 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations are checked against it in tests.
+
+Times are stored as UTC; :class:`UTCDateTime` makes them timezone-aware again on SQLite, which
+keeps no zone. Integer keys are BIGINT on PostgreSQL and INTEGER PRIMARY KEY (the rowid) on
+SQLite, where only that spelling auto-increments.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; the clock must be UTC-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("display_name", String(200), nullable=False),
+    Column("language", String(16)),
+    Column("email", String(320)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("channel", String(32), nullable=False),
+    Column("external_id", String(320), nullable=False),
+    Column("verified", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("channel", "external_id"),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("tier", SmallInteger, nullable=False),
+    Column("teams", JSON, nullable=False),
+    Column("capacity", SmallInteger, nullable=False),
+    Column("presence", String(16), nullable=False),
+    Column("slack_user_id", String(64), unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("presence_changed_at", UTCDateTime()),
+    Column("last_assigned_at", UTCDateTime()),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("channel", String(32), nullable=False),
+    Column("account", String(128), nullable=False),
+    Column("thread_key", String(512), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("team", String(64), nullable=False),
+    Column("tier", SmallInteger, nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("assignee_id", Id, ForeignKey("agents.id")),
+    Column("waiting_since", UTCDateTime()),
+    Column("first_response_at", UTCDateTime()),
+    Column("resolved_at", UTCDateTime()),
+    Column("promised_reply_at", UTCDateTime()),
+    Column("last_message_at", UTCDateTime()),
+    Column("previous_id", Id, ForeignKey("conversations.id")),
+    Column("slack_thread", String(128)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_conversations_status_id", "status", "id"),
+    Index("ix_conversations_assignee_status", "assignee_id", "status"),
+    Index("ix_conversations_thread", "channel", "account", "thread_key"),
+)
+
+# The current conversation of each channel thread: one row per thread, repointed when a new
+# conversation starts on it. A unique key here is what keeps two processes from opening two
+# conversations for one thread at once.
+threads = Table(
+    "threads",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("account", String(128), primary_key=True),
+    Column("thread_key", String(512), primary_key=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False),
+    Column("author", String(16), nullable=False),
+    Column("author_id", Id),
+    Column("author_name", String(200), nullable=False),
+    Column("visibility", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("attachments", JSON),
+    # Dedupe: the platform's id within a channel account. Agent messages use the caller's
+    # idempotency key under an "api:<agent>" source.
+    Column("source", String(200)),
+    Column("external_id", String(512)),
+    Column("reply_to_id", Id, ForeignKey("messages.id")),
+    Column("edited", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("source", "external_id"),
+    Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+)
+
+message_edits = Table(
+    "message_edits",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False, index=True),
+    Column("previous_text", Text, nullable=False),
+    Column("edited_at", UTCDateTime(), nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False, index=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("account", String(128), nullable=False),
+    Column("thread_key", String(512), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("idempotency_key", String(300), nullable=False, unique=True),
+    Column("external_id", String(512)),
+    Column("last_error", Text),
+    Column("lease_owner", String(128)),
+    Column("lease_until", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    # The claim query walks pending rows per conversation in id order.
+    Index("ix_deliveries_state_conversation_id_id", "state", "conversation_id", "id"),
+    Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("body", Text, nullable=False),
+    Column("language", String(16)),
+    Column("team", String(64)),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Access tokens for customers: a web chat visitor's session. Only the SHA-256 of the token is
+# stored, so a copy of the database grants no access.
+visitors = Table(
+    "visitors",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("channel", String(32), nullable=False),
+    Column("account", String(128), nullable=False),
+    Column("thread_key", String(512), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bridge.clock import ManualClock
+from storage.migrate import upgrade
+from storage.store import Storage
+from storage.tables import metadata
+from tests.databases import PostgresServer
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    server.drop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """One migrated database for the session; tests truncate it before use."""
+    import asyncio
+
+    url = postgres_server.new_database()
+
+    async def migrate() -> None:
+        storage = Storage.open(url)
+        try:
+            await upgrade(storage.database)
+        finally:
+            await storage.close()
+
+    asyncio.run(migrate())
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/bridge.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[Storage]:
+    """A migrated, empty store on each database the contract runs against."""
+    store = Storage.open(database_url)
+    if store.database.is_sqlite:
+        await upgrade(store.database)
+    else:
+        names = ", ".join(t.name for t in reversed(metadata.sorted_tables))
+        async with store.database.write() as connection:
+            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    yield store
+    await store.close()
