@@ -325,3 +325,11 @@ class ChannelAdapter(Protocol):
         ...
 
     def state(self) -> ComponentState: ...
+
+
+class Ingest(Protocol):
+    """The pipeline's entry, as adapters see it (:class:`bridge.ingest.Ingestor`)."""
+
+    async def ingest(self, message: InboundMessage) -> IngestResult:
+        """Store one customer message; returns only once it is committed."""
+        ...

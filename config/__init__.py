@@ -1,1 +1,1 @@
-"""config."""
+"""Settings: one TOML file plus environment overrides, and logging setup."""

@@ -43,8 +43,8 @@ async def reply(
     *,
     internal: bool = False,
     key: str | None = None,
-    at=None,  # noqa: ANN001
-):  # noqa: ANN201
+    at=None,
+):
     new = NewAgentMessage(
         conversation_id=conversation_id,
         author=Author.AGENT,
@@ -61,7 +61,7 @@ async def reply(
 
 
 async def test_migrations_build_exactly_the_declared_schema(storage: Storage) -> None:
-    def diff(connection):  # noqa: ANN001, ANN202
+    def diff(connection):
         return compare_metadata(MigrationContext.configure(connection), metadata)
 
     async with storage.database.read() as connection:
@@ -75,7 +75,8 @@ async def test_first_message_opens_a_queued_conversation(
     storage: Storage, clock: ManualClock
 ) -> None:
     [result] = await ingest(storage, clock, inbound("m1", at=clock.now(), language="pt"))
-    assert result.opened and not result.duplicate
+    assert result.opened
+    assert not result.duplicate
     conversation = result.conversation
     assert conversation.status is ConversationStatus.QUEUED
     assert conversation.waiting_since == clock.now()
@@ -85,7 +86,8 @@ async def test_first_message_opens_a_queued_conversation(
     stored = await storage.conversations.get_conversation(conversation.id)
     assert stored == conversation
     customer = await storage.conversations.get_customer(conversation.customer_id)
-    assert customer.display_name == "Ana" and customer.language == "pt"
+    assert customer.display_name == "Ana"
+    assert customer.language == "pt"
     assert [(i.channel, i.external_id) for i in customer.identities] == [("webchat", "visitor-1")]
 
 
@@ -112,7 +114,9 @@ async def test_a_duplicate_within_one_batch_is_stored_once(
         inbound("m1", at=clock.now()),
         inbound("m2", at=clock.now()),
     )
-    assert not a.duplicate and b.duplicate and not c.duplicate
+    assert not a.duplicate
+    assert b.duplicate
+    assert not c.duplicate
     assert b.message.id == a.message.id
     assert c.conversation.id == a.conversation.id
     assert len(await storage.conversations.messages(a.conversation.id)) == 2
@@ -167,7 +171,8 @@ async def test_a_message_soon_after_resolve_reopens(storage: Storage, clock: Man
     )
     clock.advance(timedelta(hours=2))
     [again] = await ingest(storage, clock, inbound("m2", at=clock.now()))
-    assert again.reopened and not again.opened
+    assert again.reopened
+    assert not again.opened
     assert again.conversation.id == first.conversation.id
     assert again.conversation.status is ConversationStatus.QUEUED
     assert again.conversation.waiting_since == clock.now()
@@ -188,7 +193,8 @@ async def test_a_message_long_after_resolve_starts_a_linked_conversation(
     assert later.conversation.previous_id == first.conversation.id
     assert later.conversation.customer_id == first.conversation.customer_id
     current = await storage.conversations.current_conversation(WEBCHAT)
-    assert current is not None and current.id == later.conversation.id
+    assert current is not None
+    assert current.id == later.conversation.id
 
 
 async def test_a_customer_reply_takes_a_pending_conversation_back_to_the_queue(
@@ -295,7 +301,8 @@ async def test_a_repeated_idempotency_key_posts_once(storage: Storage, clock: Ma
     [first] = await ingest(storage, clock, inbound("m1", at=clock.now()))
     one = await reply(storage, first.conversation.id, key="k1", at=clock.now())
     two = await reply(storage, first.conversation.id, key="k1", at=clock.now())
-    assert two.duplicate and two.message.id == one.message.id
+    assert two.duplicate
+    assert two.message.id == one.message.id
     assert [d.id for d in two.deliveries] == [d.id for d in one.deliveries]
     assert len(await storage.conversations.deliveries_for(first.conversation.id)) == 1
 
@@ -312,7 +319,7 @@ async def test_the_store_refuses_deliveries_not_made_by_the_gate(
 ) -> None:
     [first] = await ingest(storage, clock, inbound("m1", at=clock.now()))
 
-    def forged(message: Message, conversation):  # noqa: ANN001, ANN202
+    def forged(message: Message, conversation):
         return (object(),)
 
     with pytest.raises(TypeError):
@@ -412,7 +419,8 @@ async def test_a_retry_waits_and_a_failure_unblocks_the_next(
     assert await storage.outbox.pending_count(clock.now(), "d1") == 0
     clock.set(later)
     [again] = await storage.outbox.claim_due(clock.now(), "d1", LEASE, 10)
-    assert again.delivery.id == r1.deliveries[0].id and again.delivery.attempts == 1
+    assert again.delivery.id == r1.deliveries[0].id
+    assert again.delivery.attempts == 1
     await storage.outbox.record(
         [SendOutcome(again.delivery.id, "failed", 2, error="bot was blocked")], clock.now()
     )
@@ -480,7 +488,8 @@ async def test_agents_are_found_by_token_hash_only(storage: Storage, clock: Manu
         "h" * 64,
         clock.now(),
     )
-    assert agent.email == "bea@example.com" and agent.is_supervisor
+    assert agent.email == "bea@example.com"
+    assert agent.is_supervisor
     assert await storage.agents.agent_by_token_hash("h" * 64) == agent
     assert await storage.agents.agent_by_token_hash("x" * 64) is None
     assert await storage.agents.get_agent(agent.id) == agent
@@ -517,10 +526,12 @@ async def test_listing_pages_newest_first(storage: Storage, clock: ManualClock) 
         thread = ThreadRef("webchat", "default", f"v{n}")
         await ingest(storage, clock, inbound(f"m{n}", at=clock.now(), thread=thread))
     page = await storage.conversations.list_conversations(limit=2)
-    assert len(page.items) == 2 and page.next_before == page.items[-1].id
+    assert len(page.items) == 2
+    assert page.next_before == page.items[-1].id
     rest = await storage.conversations.list_conversations(limit=10, before=page.next_before)
     ids = [c.id for c in page.items + rest.items]
-    assert ids == sorted(ids, reverse=True) and len(ids) == 5
+    assert ids == sorted(ids, reverse=True)
+    assert len(ids) == 5
     assert rest.next_before is None
     queued = await storage.conversations.list_conversations(status=ConversationStatus.RESOLVED)
     assert queued.items == ()

@@ -1,0 +1,151 @@
+"""The settings schema. ``config/bridge.example.toml`` documents every key.
+
+Every key can be overridden from the environment: ``BRIDGE_`` plus the path with ``__``
+between levels, e.g. ``BRIDGE_SERVER__PORT=9000`` or ``BRIDGE_CHANNELS__WEBCHAT__ENABLED=false``.
+Unknown keys are errors, so a typo never silently leaves a default in place.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from channels.webchat.settings import WebchatSettings
+
+_toml_file: ContextVar[Path | None] = ContextVar("toml_file", default=None)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: The address customers and agents use (links in acknowledgements and emails). Empty:
+    #: ``http://host:port``.
+    public_url: str = ""
+    #: Seconds a shutdown waits for the outbox to drain before giving the rest back.
+    shutdown_timeout: float = Field(default=10.0, ge=0)
+    #: Largest request body accepted, in bytes.
+    max_body_bytes: int = Field(default=1_048_576, ge=70_000)
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class StorageSettings(Section):
+    database_url: str = "sqlite+aiosqlite:///var/bridge.db"
+    #: Empty: an in-process bus (one process). Set: Redis bus and locks (several processes).
+    redis_url: str = ""
+    #: Migrate an outdated schema on start instead of refusing to run.
+    auto_migrate: bool = False
+    sqlite_synchronous: Literal["normal", "full"] = "normal"
+    pool_size: int = Field(default=10, gt=0, le=200)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {value.split(':', 1)[0]!r})"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class RoutingSettings(Section):
+    #: Agents take the head of their queue only; supervisors may always pick.
+    strict_fifo: bool = True
+    default_capacity: int = Field(default=6, gt=0, le=100)
+    default_team: str = Field(default="support", min_length=1, max_length=64)
+    #: A customer message this many hours after resolve reopens the conversation; later
+    #: ones start a new conversation linked to the old one.
+    reopen_window_hours: float = Field(default=72.0, ge=0)
+    #: Seconds within which the first response is promised, per channel.
+    first_response_targets: dict[str, int] = Field(
+        default_factory=lambda: {"webchat": 300, "telegram": 900, "slack": 900, "email": 43_200}
+    )
+
+
+class OutboxSettings(Section):
+    #: Seconds before the second attempt; doubles each time, with jitter.
+    retry_initial: float = Field(default=1.0, gt=0)
+    retry_max: float = Field(default=600.0, gt=0)
+    #: Attempts before a delivery is given up as dead (agents are told).
+    max_attempts: int = Field(default=15, gt=0, le=1000)
+    #: Deliveries sent at once (different conversations; one conversation is always in order).
+    concurrency: int = Field(default=128, gt=0, le=10_000)
+
+
+class ChannelsSettings(Section):
+    webchat: WebchatSettings = WebchatSettings()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BRIDGE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        nested_model_default_partial_update=True,
+    )
+
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    logging: LoggingSettings = LoggingSettings()
+    routing: RoutingSettings = RoutingSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    channels: ChannelsSettings = ChannelsSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file; the file overrides the defaults.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _toml_file.get()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def public_url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url
+        return f"http://{self.server.host}:{self.server.port}"
