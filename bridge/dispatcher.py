@@ -26,10 +26,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
-from tenacity.wait import wait_base, wait_exponential_jitter
+from tenacity.wait import wait_base, wait_exponential, wait_random
 
 from bridge.errors import InternalMessageRefused, PermanentChannelError, TransientChannelError
-from bridge.events import DeliveryFailed, DeliverySent, Event
+from bridge.events import DeliveryFailed, DeliveryRetrying, DeliverySent, Event
 from bridge.gate import public_view
 from bridge.model import DeliveryState
 from bridge.outbound import OutboundMessage
@@ -105,7 +105,7 @@ class Dispatcher:
         self._tasks = TaskGroup("dispatcher")
         self._sends = TaskGroup("dispatcher-send")
         self._in_flight: set[int] = set()
-        self._outcomes: list[SendOutcome] = []
+        self._outcomes: list[tuple[Claimed, SendOutcome]] = []
         self._outcome_ready = asyncio.Event()
         self._wake = asyncio.Event()
         self._running = False
@@ -196,37 +196,34 @@ class Dispatcher:
 
     async def _flush(self) -> None:
         self._outcome_ready.clear()
-        outcomes, self._outcomes = self._outcomes, []
-        if not outcomes:
+        batch, self._outcomes = self._outcomes, []
+        if not batch:
             return
         try:
-            await self._outbox.record(outcomes, self._clock.now())
+            await self._outbox.record([outcome for _, outcome in batch], self._clock.now())
         except Exception:
             # Put them back: the leases still protect the rows, and the next flush retries.
-            log.exception("recording %d delivery outcomes failed", len(outcomes))
-            self._outcomes[:0] = outcomes
+            log.exception("recording %d delivery outcomes failed", len(batch))
+            self._outcomes[:0] = batch
             await asyncio.sleep(0.5)
             self._outcome_ready.set()
             return
-        for outcome in outcomes:
+        for _, outcome in batch:
             self._in_flight.discard(outcome.delivery_id)
         self._wake.set()
-
-    def _emit(self, outcome: SendOutcome) -> None:
-        self._outcomes.append(outcome)
-        self._outcome_ready.set()
+        # Only now is the outcome true in the store, so only now is it announced.
+        events = [self._event_for(claimed, outcome) for claimed, outcome in batch]
+        try:
+            await self._bus.publish(events)
+        except Exception:
+            log.exception("publishing %d delivery outcomes failed", len(events))
 
     # --- one delivery ---------------------------------------------------------------------
 
     async def _send(self, claimed: Claimed) -> None:
         outcome = await self._attempt(claimed)
-        self._emit(outcome)
-        event = self._event_for(claimed, outcome)
-        if event is not None:
-            try:
-                await self._bus.publish([event])
-            except Exception:
-                log.exception("publishing the outcome of delivery %d failed", outcome.delivery_id)
+        self._outcomes.append((claimed, outcome))
+        self._outcome_ready.set()
 
     async def _attempt(self, claimed: Claimed) -> SendOutcome:
         delivery = claimed.delivery
@@ -258,7 +255,8 @@ class Dispatcher:
             retry=retry_if_exception_type(TransientChannelError),
             stop=stop_after_attempt(min(self._retry.in_process_attempts, remaining)),
             wait=wait_retry_after(
-                wait_exponential_jitter(initial=self._retry.initial, max=self._retry.maximum)
+                wait_exponential(multiplier=self._retry.initial, max=self._retry.maximum)
+                + wait_random(0, self._retry.initial)
             ),
             reraise=True,
         )
@@ -313,19 +311,28 @@ class Dispatcher:
     def _later(self, seconds: float) -> datetime:
         return self._clock.now() + timedelta(seconds=seconds)
 
-    @staticmethod
-    def _event_for(claimed: Claimed, outcome: SendOutcome) -> Event | None:
+    def _event_for(self, claimed: Claimed, outcome: SendOutcome) -> Event:
         delivery = claimed.delivery
-        if outcome.state == "sent" and outcome.external_id is not None:
+        if outcome.state == "sent":
             return DeliverySent(
-                delivery.id, delivery.message_id, delivery.conversation_id, outcome.external_id
-            )
-        if outcome.state in ("failed", "dead"):
-            return DeliveryFailed(
                 delivery.id,
                 delivery.message_id,
                 delivery.conversation_id,
-                DeliveryState(outcome.state),
-                outcome.error or "unknown",
+                outcome.external_id or "",
             )
-        return None
+        if outcome.state == "retry":
+            return DeliveryRetrying(
+                delivery.id,
+                delivery.message_id,
+                delivery.conversation_id,
+                outcome.attempts,
+                outcome.error or "unknown",
+                outcome.next_attempt_at or self._clock.now(),
+            )
+        return DeliveryFailed(
+            delivery.id,
+            delivery.message_id,
+            delivery.conversation_id,
+            DeliveryState(outcome.state),
+            outcome.error or "unknown",
+        )

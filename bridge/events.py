@@ -84,6 +84,20 @@ class DeliveryFailed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryRetrying(Event):
+    """The platform did not take the message yet; it will be tried again at ``next_attempt_at``
+    (agents see it as waiting)."""
+
+    kind: ClassVar[str] = "delivery.retrying"
+    delivery_id: int
+    message_id: int
+    conversation_id: int
+    attempts: int
+    reason: str
+    next_attempt_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerTyping(Event):
     kind: ClassVar[str] = "customer.typing"
     thread: ThreadRef

@@ -1,0 +1,153 @@
+"""Building the bridge from settings, and its start/stop order.
+
+Start: storage (schema) -> bus -> ingest -> channels -> dispatcher. A channel that fails to
+start is reported on ``/readyz`` while the others run.
+Stop: ingest stops taking messages and commits what it has -> the dispatcher drains the
+outbox under ``server.shutdown_timeout`` -> channels disconnect -> bus -> storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from datetime import timedelta
+
+from aiohttp import web
+
+from bridge.clock import SystemClock
+from bridge.conversations import ConversationService
+from bridge.dispatcher import Dispatcher, RetryPolicy
+from bridge.ingest import Ingestor
+from bridge.model import source_key
+from bridge.ports import ChannelAdapter, Clock, ComponentState, ConversationPolicy, Health
+from channels.webchat.adapter import WebchatAdapter
+from config.schema import Settings
+from storage.bus import InProcessBus
+from storage.store import Storage
+from web.app import build_app
+from web.services import WebServices
+
+log = logging.getLogger(__name__)
+
+READINESS_TIMEOUT = 2.0
+
+
+class Runtime:
+    """Everything configured, built without I/O; :meth:`start` connects."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.storage = Storage.open(
+            settings.storage.database_url,
+            sqlite_synchronous=settings.storage.sqlite_synchronous.upper(),
+            pool_size=settings.storage.pool_size,
+        )
+        self.bus = InProcessBus()
+        self.policy = ConversationPolicy(
+            reopen_window=timedelta(hours=settings.routing.reopen_window_hours),
+            default_team=settings.routing.default_team,
+        )
+        self.ingestor = Ingestor(self.storage.ingest, self.bus, self.policy, self.clock)
+        self.service = ConversationService(self.storage.conversations, self.bus, self.clock)
+        self.adapters: dict[str, ChannelAdapter] = {}
+        self.channel_errors: dict[str, str] = {}
+        routes: list[web.RouteDef] = []
+        webchat_settings = settings.channels.webchat
+        if webchat_settings.enabled:
+            webchat = WebchatAdapter(
+                webchat_settings,
+                ingest=self.ingestor,
+                history=self.storage.conversations,
+                visitors=self.storage.visitors,
+                bus=self.bus,
+                clock=self.clock,
+            )
+            self.adapters[source_key(webchat.channel, webchat.account)] = webchat
+            routes += webchat.routes()
+        outbox = settings.outbox
+        self.dispatcher = Dispatcher(
+            self.storage.outbox,
+            self.adapters,
+            self.bus,
+            self.clock,
+            owner=self.owner,
+            retry=RetryPolicy(
+                initial=outbox.retry_initial,
+                maximum=outbox.retry_max,
+                max_attempts=outbox.max_attempts,
+            ),
+            concurrency=outbox.concurrency,
+        )
+        self.web_app = build_app(
+            WebServices(
+                conversations=self.storage.conversations,
+                service=self.service,
+                agents=self.storage.agents,
+                bus=self.bus,
+                clock=self.clock,
+                readiness=self.readiness,
+                title=webchat_settings.title,
+                webchat_enabled=webchat_settings.enabled,
+            ),
+            channel_routes=routes,
+            max_body_bytes=settings.server.max_body_bytes,
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        await self.storage.prepare(auto_migrate=self.settings.storage.auto_migrate)
+        await self.bus.start()
+        await self.ingestor.start()
+        for name, adapter in self.adapters.items():
+            try:
+                await adapter.start()
+            except Exception as error:
+                self.channel_errors[name] = f"{type(error).__name__}: {error}"
+                log.exception("channel %s failed to start; the others keep running", name)
+        await self.dispatcher.start()
+        self._started = True
+        log.info(
+            "bridge started: storage %s, channels %s",
+            self.storage.database.dialect,
+            ", ".join(self.adapters) or "none",
+        )
+
+    async def stop(self) -> None:
+        if not self._started:
+            await self.storage.close()
+            return
+        self._started = False
+        timeout = self.settings.server.shutdown_timeout
+        await self.ingestor.stop(timeout)
+        await self.dispatcher.stop(timeout)
+        for name, adapter in self.adapters.items():
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("channel %s did not stop cleanly", name)
+        await self.bus.stop()
+        await self.storage.close()
+        log.info("bridge stopped")
+
+    async def readiness(self) -> dict[str, ComponentState]:
+        states: dict[str, ComponentState] = {}
+        try:
+            async with asyncio.timeout(READINESS_TIMEOUT):
+                await self.storage.database.ping()
+            states["storage"] = ComponentState(Health.OK, self.storage.database.dialect)
+        except Exception as error:
+            states["storage"] = ComponentState(Health.DOWN, f"{type(error).__name__}: {error}")
+        states["bus"] = self.bus.state()
+        states["ingest"] = self.ingestor.state()
+        states["outbox"] = self.dispatcher.state()
+        for name, adapter in self.adapters.items():
+            if name in self.channel_errors:
+                states[f"channel:{name}"] = ComponentState(Health.DOWN, self.channel_errors[name])
+            else:
+                states[f"channel:{name}"] = adapter.state()
+        return states

@@ -1,0 +1,49 @@
+"""``bridge serve``: run the bridge until SIGINT or SIGTERM, then shut down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+from config.schema import Settings
+from runtime.app import Runtime
+from web.access_log import AccessLogger
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+    runtime = Runtime(settings)
+    await runtime.start()
+    runner = web.AppRunner(
+        runtime.web_app,
+        access_log_class=AccessLogger,
+        handle_signals=False,
+        shutdown_timeout=settings.server.shutdown_timeout,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.server.host, settings.server.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await site.start()
+        log.info("listening on %s (web chat demo at %s/)", site.name, settings.public_url)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        # No new connections; accepted messages are committed and due replies sent (or
+        # handed back) before the sockets close.
+        with contextlib.suppress(Exception):
+            await site.stop()
+        await runtime.stop()
+        await runner.cleanup()

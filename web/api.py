@@ -1,0 +1,160 @@
+"""The agent API (JSON over HTTP), authenticated by an agent's bearer token.
+
+Routes and shapes are the outside contract in DESIGN.md. The inbox's session cookie will
+authenticate the same routes once the sign-in page exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bridge.errors import InvalidInput, Unauthorized
+from bridge.model import Agent, ConversationStatus
+from bridge.tokens import hash_token
+from web.errors import json_object
+from web.serialize import agent_json, conversation_json, customer_json, message_json
+from web.services import WebServices
+
+log = logging.getLogger(__name__)
+
+AGENT = web.RequestKey("agent", Agent)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_PAGE = 200
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def auth_middleware(services: WebServices) -> Any:
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/"):
+            return await handler(request)
+        token = bearer_token(request)
+        if token is None:
+            raise Unauthorized("send Authorization: Bearer <token> (from `bridge agent add`)")
+        agent = await services.agents.agent_by_token_hash(hash_token(token))
+        if agent is None:
+            raise Unauthorized("unknown or revoked token")
+        request[AGENT] = agent
+        return await handler(request)
+
+    return authenticate
+
+
+def current_agent(request: web.Request) -> Agent:
+    return request[AGENT]
+
+
+def int_param(request: web.Request, name: str, default: int | None = None) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer, got {raw!r}") from None
+
+
+def conversation_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"conversation id must be an integer, got {raw!r}") from None
+
+
+class AgentApi:
+    def __init__(self, services: WebServices) -> None:
+        self._services = services
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/agents/me", self.me),
+            web.get("/api/conversations", self.list_conversations),
+            web.get(r"/api/conversations/{id}", self.get_conversation),
+            web.post(r"/api/conversations/{id}/messages", self.post_message),
+            web.post(r"/api/conversations/{id}/resolve", self.resolve),
+        ]
+
+    async def me(self, request: web.Request) -> web.Response:
+        return web.json_response(agent_json(current_agent(request)))
+
+    async def list_conversations(self, request: web.Request) -> web.Response:
+        status = None
+        if raw := request.query.get("status"):
+            try:
+                status = ConversationStatus(raw)
+            except ValueError:
+                choices = ", ".join(s.value for s in ConversationStatus)
+                raise InvalidInput(f"status must be one of {choices}") from None
+        assignee = request.query.get("assignee")
+        assignee_id = (
+            current_agent(request).id if assignee == "me" else int_param(request, "assignee")
+        )
+        limit = int_param(request, "limit", 50) or 50
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        page = await self._services.conversations.list_conversations(
+            status=status, assignee_id=assignee_id, before=int_param(request, "before"), limit=limit
+        )
+        return web.json_response(
+            {"items": [conversation_json(c) for c in page.items], "next_before": page.next_before}
+        )
+
+    async def get_conversation(self, request: web.Request) -> web.Response:
+        store = self._services.conversations
+        conversation = await store.get_conversation(conversation_id(request))
+        customer = await store.get_customer(conversation.customer_id)
+        history = await store.messages(conversation.id)
+        deliveries = {d.message_id: d for d in await store.deliveries_for(conversation.id)}
+        body = conversation_json(conversation)
+        body["customer"] = customer_json(customer)
+        body["messages"] = [message_json(m, deliveries.get(m.id)) for m in history]
+        return web.json_response(body)
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        data = await json_object(request)
+        text = data.get("text")
+        internal = data.get("internal")
+        if not isinstance(text, str):
+            raise InvalidInput('"text" must be a string')
+        if not isinstance(internal, bool):
+            # Required on purpose: whether a message reaches the customer is never a default.
+            raise InvalidInput(
+                '"internal" must be true (a note) or false (a reply to the customer)'
+            )
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not 0 < len(key) <= 200:
+            raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
+        posted = await self._services.service.reply(
+            conversation_id(request),
+            current_agent(request),
+            text,
+            internal=internal,
+            client_key=key,
+        )
+        body = {
+            "message": message_json(posted.message),
+            "conversation": conversation_json(posted.conversation),
+            "deliveries": [
+                {"id": d.id, "state": d.state.value, "channel": d.destination.channel}
+                for d in posted.deliveries
+            ],
+        }
+        return web.json_response(body, status=200 if posted.duplicate else 201)
+
+    async def resolve(self, request: web.Request) -> web.Response:
+        conversation = await self._services.service.resolve(
+            conversation_id(request), current_agent(request)
+        )
+        return web.json_response(conversation_json(conversation))

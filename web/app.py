@@ -1,0 +1,43 @@
+"""The one aiohttp application: API, health, pages, and the channels' own routes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from web.api import AgentApi, auth_middleware
+from web.errors import error_middleware
+from web.health import Health
+from web.pages import Pages
+from web.services import WebServices
+from web.sse import EventStream
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    response: web.StreamResponse = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def build_app(
+    services: WebServices,
+    *,
+    channel_routes: Iterable[web.RouteDef] = (),
+    max_body_bytes: int = 1_048_576,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[security_headers, error_middleware, auth_middleware(services)],
+        client_max_size=max_body_bytes,
+    )
+    app.add_routes(Health(services).routes())
+    app.add_routes(AgentApi(services).routes())
+    app.add_routes(EventStream(services).routes())
+    app.add_routes(Pages(services).routes())
+    app.add_routes(list(channel_routes))
+    return app

@@ -1,0 +1,81 @@
+"""Mapping errors to HTTP answers: every error is JSON with a machine code and a sentence.
+
+Nothing the caller sent can produce a 500: bad JSON is 400, a too-long text 413, an unknown
+token 401. A 500 means a bug; it is logged with an id the caller can quote.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+from bridge.errors import (
+    BridgeError,
+    Conflict,
+    Forbidden,
+    InternalMessageRefused,
+    InvalidInput,
+    NotFound,
+    TextTooLong,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+_STATUS: tuple[tuple[type[BridgeError], int], ...] = (
+    (TextTooLong, 413),
+    (InvalidInput, 400),
+    (NotFound, 404),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (Conflict, 409),
+    (InternalMessageRefused, 422),
+)
+
+
+class MalformedJson(InvalidInput):
+    code = "malformed_json"
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    body = {"error": code, "message": message, **extra}
+    headers = {"WWW-Authenticate": 'Bearer realm="bridge"'} if status == 401 else None
+    return web.json_response(body, status=status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+    except BridgeError as error:
+        for kind, status in _STATUS:
+            if isinstance(error, kind):
+                return error_response(status, getattr(error, "code", "error"), str(error))
+        raise
+    except web.HTTPException as error:
+        if error.status >= 400 and request.path.startswith("/api/"):
+            return error_response(
+                error.status, error.reason.lower().replace(" ", "_"), error.reason
+            )
+        raise
+    except Exception:
+        incident = secrets.token_hex(6)
+        log.exception("unhandled error %s on %s %s", incident, request.method, request.path)
+        return error_response(500, "internal_error", "unexpected error", incident=incident)
+    return response
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+    raw = await request.read()
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MalformedJson(f"the body is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return data

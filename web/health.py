@@ -1,0 +1,30 @@
+"""``/healthz`` (the process answers) and ``/readyz`` (each part's state, as JSON)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from web.services import WebServices
+
+
+class Health:
+    def __init__(self, services: WebServices) -> None:
+        self._services = services
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/healthz", self.healthz), web.get("/readyz", self.readyz)]
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        states = await self._services.readiness()
+        ready = all(state.ready for state in states.values())
+        body = {
+            "ready": ready,
+            "components": {
+                name: {"health": state.health.value, "detail": state.detail}
+                for name, state in states.items()
+            },
+        }
+        return web.json_response(body, status=200 if ready else 503)
