@@ -24,6 +24,7 @@ from bridge.ingest import Ingestor
 from bridge.model import source_key
 from bridge.ports import ChannelAdapter, Clock, ComponentState, ConversationPolicy, Health
 from channels.webchat.adapter import WebchatAdapter
+from config.loader import ConfigError
 from config.schema import Settings
 from storage.bus import InProcessBus
 from storage.store import Storage
@@ -39,6 +40,14 @@ class Runtime:
     """Everything configured, built without I/O; :meth:`start` connects."""
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        if settings.storage.redis_url:
+            # Refuse rather than run several processes on an in-process bus unknowingly.
+            raise ConfigError(
+                [
+                    "storage.redis_url: the Redis event bus is not part of this version yet; "
+                    "leave it empty and run one process"
+                ]
+            )
         self.settings = settings
         self.clock = clock or SystemClock()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"

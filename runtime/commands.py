@@ -34,6 +34,9 @@ def serve(config: str | None) -> int:
     setup_logging(settings.logging)
     try:
         asyncio.run(run(settings))
+    except ConfigError as error:
+        print("configuration error:", *error.problems, sep="\n  ", file=sys.stderr)
+        return 2
     except SchemaOutdated as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from config.schema import Settings
 from runtime.app import Runtime
-from web.access_log import AccessLogger
+from web.app import runner_options
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +21,9 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     await runtime.start()
     runner = web.AppRunner(
         runtime.web_app,
-        access_log_class=AccessLogger,
         handle_signals=False,
         shutdown_timeout=settings.server.shutdown_timeout,
+        **runner_options(),
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.server.host, settings.server.port)

@@ -34,9 +34,9 @@ class SqlAgents:
             "presence_changed_at": now,
         }
         try:
-            async with self._db.write() as connection:
-                result = await connection.execute(insert(agents).returning(*agents.c), values)
-                row = result.mappings().one()
+            row = await self._db.run_write(
+                lambda c: c.execute(insert(agents).returning(*agents.c), values).mappings().one()
+            )
         except IntegrityError as error:
             raise Conflict(
                 f"an agent with email {new.email!r} or Slack user {new.slack_user_id!r} exists"
@@ -44,21 +44,13 @@ class SqlAgents:
         return rows.agent(row)
 
     async def agent_by_token_hash(self, token_hash: str) -> Agent | None:
-        async with self._db.read() as connection:
-            row = (
-                (await connection.execute(select(agents).where(agents.c.token_hash == token_hash)))
-                .mappings()
-                .first()
-            )
+        query = select(agents).where(agents.c.token_hash == token_hash)
+        row = await self._db.run_read(lambda c: c.execute(query).mappings().first())
         return rows.agent(row) if row else None
 
     async def get_agent(self, agent_id: int) -> Agent:
-        async with self._db.read() as connection:
-            row = (
-                (await connection.execute(select(agents).where(agents.c.id == agent_id)))
-                .mappings()
-                .first()
-            )
+        query = select(agents).where(agents.c.id == agent_id)
+        row = await self._db.run_read(lambda c: c.execute(query).mappings().first())
         if row is None:
             raise NotFound(f"no agent {agent_id}")
         return rows.agent(row)

@@ -6,8 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from bridge.errors import NotFound
 from bridge.gate import PlannedDelivery
@@ -33,6 +32,7 @@ from bridge.ports import (
 from bridge.states import after_public_agent_reply, after_status_change
 from storage import rows
 from storage.database import Database
+from storage.ids import allocate_ids
 from storage.tables import (
     conversations,
     customers,
@@ -41,6 +41,23 @@ from storage.tables import (
     message_edits,
     messages,
     threads,
+)
+
+# Statements on the write paths are built once: building one costs more than running it.
+_CONVERSATION = select(conversations).where(conversations.c.id == bindparam("id"))
+_CONVERSATION_LOCKED = _CONVERSATION.with_for_update()
+_SAVE = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("b_id"))
+    .values({c.name: bindparam(f"b_{c.name}") for c in conversations.c if c.name != "id"})
+)
+_INSERT_MESSAGE = insert(messages)
+_INSERT_DELIVERIES = insert(deliveries)
+_REPEAT = select(messages).where(
+    messages.c.source == bindparam("source"), messages.c.external_id == bindparam("key")
+)
+_DELIVERIES_OF_MESSAGE = (
+    select(deliveries).where(deliveries.c.message_id == bindparam("id")).order_by(deliveries.c.id)
 )
 
 
@@ -56,24 +73,25 @@ class SqlConversations:
     # --- reads ----------------------------------------------------------------------------
 
     async def get_conversation(self, conversation_id: int) -> Conversation:
-        async with self._db.read() as connection:
-            return await _conversation(connection, conversation_id)
+        return await self._db.run_read(lambda c: _conversation(c, conversation_id))
 
     async def get_customer(self, customer_id: int) -> Customer:
-        async with self._db.read() as connection:
+        def work(connection: Connection) -> Customer:
             row = (
-                (await connection.execute(select(customers).where(customers.c.id == customer_id)))
+                connection.execute(select(customers).where(customers.c.id == customer_id))
                 .mappings()
                 .first()
             )
             if row is None:
                 raise NotFound(f"no customer {customer_id}")
-            found = await connection.execute(
+            found = connection.execute(
                 select(identities)
                 .where(identities.c.customer_id == customer_id)
                 .order_by(identities.c.id)
             )
             return rows.customer(row, found.mappings())
+
+        return await self._db.run_read(work)
 
     async def list_conversations(
         self,
@@ -90,26 +108,26 @@ class SqlConversations:
             query = query.where(conversations.c.assignee_id == assignee_id)
         if before is not None:
             query = query.where(conversations.c.id < before)
-        async with self._db.read() as connection:
-            found = [rows.conversation(r) for r in (await connection.execute(query)).mappings()]
+        found = await self._db.run_read(
+            lambda c: [rows.conversation(r) for r in c.execute(query).mappings()]
+        )
         more = len(found) > limit
         found = found[:limit]
         return ConversationPage(tuple(found), found[-1].id if more and found else None)
 
     async def messages(self, conversation_id: int) -> list[Message]:
-        async with self._db.read() as connection:
-            await _conversation(connection, conversation_id)
-            found = (
-                await connection.execute(
+        def work(connection: Connection) -> list[Message]:
+            _conversation(connection, conversation_id)
+            message_rows = list(
+                connection.execute(
                     select(messages)
                     .where(messages.c.conversation_id == conversation_id)
                     .order_by(messages.c.id)
-                )
-            ).mappings()
-            message_rows = list(found)
+                ).mappings()
+            )
             edits: dict[int, list[MessageEdit]] = defaultdict(list)
             if any(r["edited"] for r in message_rows):
-                edit_rows = await connection.execute(
+                edit_rows = connection.execute(
                     select(message_edits)
                     .join(messages, messages.c.id == message_edits.c.message_id)
                     .where(messages.c.conversation_id == conversation_id)
@@ -117,15 +135,18 @@ class SqlConversations:
                 )
                 for e in edit_rows.mappings():
                     edits[e["message_id"]].append(MessageEdit(e["previous_text"], e["edited_at"]))
-        return [rows.message(r, edits.get(r["id"], ())) for r in message_rows]
+            return [rows.message(r, edits.get(r["id"], ())) for r in message_rows]
+
+        return await self._db.run_read(work)
 
     async def deliveries_for(self, conversation_id: int) -> list[DeliveryView]:
-        async with self._db.read() as connection:
-            found = await connection.execute(
-                select(deliveries)
-                .where(deliveries.c.conversation_id == conversation_id)
-                .order_by(deliveries.c.id)
-            )
+        query = (
+            select(deliveries)
+            .where(deliveries.c.conversation_id == conversation_id)
+            .order_by(deliveries.c.id)
+        )
+
+        def work(connection: Connection) -> list[DeliveryView]:
             return [
                 DeliveryView(
                     delivery_id=r["id"],
@@ -135,8 +156,10 @@ class SqlConversations:
                     last_error=r["last_error"],
                     external_id=r["external_id"],
                 )
-                for r in found.mappings()
+                for r in connection.execute(query).mappings()
             ]
+
+        return await self._db.run_read(work)
 
     # --- customer-facing reads (only public rows; callers still pass them through the gate)
 
@@ -154,8 +177,9 @@ class SqlConversations:
             .order_by(messages.c.id)
             .limit(limit)
         )
-        async with self._db.read() as connection:
-            return [rows.message(r) for r in (await connection.execute(query)).mappings()]
+        return await self._db.run_read(
+            lambda c: [rows.message(r) for r in c.execute(query).mappings()]
+        )
 
     async def current_conversation(self, thread: ThreadRef) -> Conversation | None:
         query = (
@@ -167,108 +191,104 @@ class SqlConversations:
                 threads.c.thread_key == thread.thread_key,
             )
         )
-        async with self._db.read() as connection:
-            row = (await connection.execute(query)).mappings().first()
-        return rows.conversation(row) if row else None
+
+        def work(connection: Connection) -> Conversation | None:
+            row = connection.execute(query).mappings().first()
+            return rows.conversation(row) if row else None
+
+        return await self._db.run_read(work)
 
     # --- writes ---------------------------------------------------------------------------
 
     async def post_message(
         self, new: NewAgentMessage, plan: PlanDeliveries, now: datetime
     ) -> PostedMessage:
-        source = agent_source(new.author, new.author_id)
-        async with self._db.write() as connection:
-            if new.client_key is not None:
-                repeat = await _repeat(connection, source, new.client_key)
-                if repeat is not None:
-                    return repeat
-            conversation = await _conversation(connection, new.conversation_id, lock=True)
-            inserted = await connection.execute(
-                insert(messages).returning(messages.c.id),
-                {
-                    "conversation_id": conversation.id,
-                    "author": new.author.value,
-                    "author_id": new.author_id,
-                    "author_name": new.author_name[:200],
-                    "visibility": new.visibility.value,
-                    "text": new.text,
-                    "attachments": None,
-                    "source": source if new.client_key is not None else None,
-                    "external_id": new.client_key,
-                    "reply_to_id": None,
-                    "edited": False,
-                    "created_at": now,
-                },
-            )
-            message = Message(
-                id=inserted.scalar_one(),
-                conversation_id=conversation.id,
-                author=new.author,
-                author_name=new.author_name[:200],
-                visibility=new.visibility,
-                text=new.text,
-                created_at=now,
-                author_id=new.author_id,
-                source=source if new.client_key is not None else None,
-                external_id=new.client_key,
-            )
-            created: list[Delivery] = []
-            if message.is_public:
-                created = await _insert_deliveries(connection, plan(message, conversation), now)
-                if new.author is Author.AGENT:
-                    conversation = after_public_agent_reply(conversation, now)
-                    await _save(connection, conversation)
-        return PostedMessage(message, conversation, tuple(created))
+        return await self._db.run_write(lambda c: _post_message(c, new, plan, now))
 
     async def set_status(
         self, conversation_id: int, status: ConversationStatus, now: datetime
     ) -> Conversation:
-        async with self._db.write() as connection:
-            current = await _conversation(connection, conversation_id, lock=True)
+        def work(connection: Connection) -> Conversation:
+            current = _conversation(connection, conversation_id, lock=True)
             changed = after_status_change(current, status, now)
-            await _save(connection, changed)
-        return changed
+            _save(connection, changed)
+            return changed
+
+        return await self._db.run_write(work)
 
 
-async def _conversation(
-    connection: AsyncConnection, conversation_id: int, *, lock: bool = False
+def _post_message(
+    connection: Connection, new: NewAgentMessage, plan: PlanDeliveries, now: datetime
+) -> PostedMessage:
+    source = agent_source(new.author, new.author_id)
+    if new.client_key is not None:
+        repeat = _repeat(connection, source, new.client_key)
+        if repeat is not None:
+            return repeat
+    conversation = _conversation(connection, new.conversation_id, lock=True)
+    [message_id] = allocate_ids(connection, messages, 1)
+    message = Message(
+        id=message_id,
+        conversation_id=conversation.id,
+        author=new.author,
+        author_name=new.author_name[:200],
+        visibility=new.visibility,
+        text=new.text,
+        created_at=now,
+        author_id=new.author_id,
+        source=source if new.client_key is not None else None,
+        external_id=new.client_key,
+    )
+    connection.execute(
+        _INSERT_MESSAGE,
+        {
+            "id": message.id,
+            "conversation_id": conversation.id,
+            "author": message.author.value,
+            "author_id": message.author_id,
+            "author_name": message.author_name,
+            "visibility": message.visibility.value,
+            "text": message.text,
+            "attachments": None,
+            "source": message.source,
+            "external_id": message.external_id,
+            "reply_to_id": None,
+            "edited": False,
+            "created_at": now,
+        },
+    )
+    created: list[Delivery] = []
+    if message.is_public:
+        created = _insert_deliveries(connection, plan(message, conversation), now)
+        if new.author is Author.AGENT:
+            conversation = after_public_agent_reply(conversation, now)
+            _save(connection, conversation)
+    return PostedMessage(message, conversation, tuple(created))
+
+
+def _conversation(
+    connection: Connection, conversation_id: int, *, lock: bool = False
 ) -> Conversation:
-    query = select(conversations).where(conversations.c.id == conversation_id)
-    if lock and connection.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = (await connection.execute(query)).mappings().first()
+    locking = lock and connection.dialect.name == "postgresql"
+    query = _CONVERSATION_LOCKED if locking else _CONVERSATION
+    row = connection.execute(query, {"id": conversation_id}).mappings().first()
     if row is None:
         raise NotFound(f"no conversation {conversation_id}")
     return rows.conversation(row)
 
 
-async def _save(connection: AsyncConnection, conversation: Conversation) -> None:
-    await connection.execute(
-        update(conversations)
-        .where(conversations.c.id == conversation.id)
-        .values(rows.conversation_values(conversation))
-    )
+def _save(connection: Connection, conversation: Conversation) -> None:
+    values = rows.conversation_values(conversation)
+    connection.execute(_SAVE, {"b_id": conversation.id, **{f"b_{k}": v for k, v in values.items()}})
 
 
-async def _repeat(connection: AsyncConnection, source: str, key: str) -> PostedMessage | None:
-    row = (
-        (
-            await connection.execute(
-                select(messages).where(
-                    and_(messages.c.source == source, messages.c.external_id == key)
-                )
-            )
-        )
-        .mappings()
-        .first()
-    )
+def _repeat(connection: Connection, source: str, key: str) -> PostedMessage | None:
+    row = connection.execute(_REPEAT, {"source": source, "key": key}).mappings().first()
     if row is None:
         return None
     message = rows.message(row)
-    conversation = await _conversation(connection, message.conversation_id)
-    found = await connection.execute(
-        select(deliveries).where(deliveries.c.message_id == message.id).order_by(deliveries.c.id)
-    )
+    conversation = _conversation(connection, message.conversation_id)
+    found = connection.execute(_DELIVERIES_OF_MESSAGE, {"id": message.id})
     return PostedMessage(
         message,
         conversation,
@@ -277,8 +297,8 @@ async def _repeat(connection: AsyncConnection, source: str, key: str) -> PostedM
     )
 
 
-async def _insert_deliveries(
-    connection: AsyncConnection, planned: Sequence[PlannedDelivery], now: datetime
+def _insert_deliveries(
+    connection: Connection, planned: Sequence[PlannedDelivery], now: datetime
 ) -> list[Delivery]:
     values = []
     for item in planned:
@@ -303,7 +323,11 @@ async def _insert_deliveries(
         )
     if not values:
         return []
-    result = await connection.execute(
-        insert(deliveries).returning(*deliveries.c, sort_by_parameter_order=True), values
-    )
-    return [rows.delivery(r) for r in result.mappings()]
+    ids = allocate_ids(connection, deliveries, len(values))
+    for row, delivery_id in zip(values, ids, strict=True):
+        row["id"] = delivery_id
+    connection.execute(_INSERT_DELIVERIES, values)
+    return [
+        rows.delivery({**row, "external_id": None, "last_error": None, "sent_at": None})
+        for row in values
+    ]

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.inbound import InboundMessage, IngestResult
 from bridge.model import (
@@ -38,8 +37,10 @@ from bridge.model import (
 )
 from bridge.ports import ConversationPolicy
 from bridge.states import Open, after_customer_message
+from storage import ingest_sql as sql
 from storage import rows
 from storage.database import Database
+from storage.ids import allocate
 from storage.tables import conversations, customers, identities, messages, threads
 
 log = logging.getLogger(__name__)
@@ -86,40 +87,50 @@ class SqlIngest:
     async def ingest_batch(
         self, items: Sequence[InboundMessage], policy: ConversationPolicy, now: datetime
     ) -> list[IngestResult]:
+        dialect = self._db.dialect
+        # Redelivered messages are rare, so the first attempt does not look for them: the
+        # unique key on (source, external_id) refuses a repeat, the transaction rolls back,
+        # and the batch runs again with the lookup. The same retry settles a race with
+        # another process creating the same customer or conversation.
+        check_stored = False
+
+        def work(connection: Connection) -> list[IngestResult]:
+            return _ingest(connection, dialect, items, policy, now, check_stored=check_stored)
+
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with self._db.write() as connection:
-                    return await _ingest(connection, self._db.dialect, items, policy, now)
+                return await self._db.run_write(work)
             except IntegrityError:
                 if attempt == MAX_ATTEMPTS:
                     raise
-                log.info(
-                    "ingest batch raced another writer (attempt %d); running it again", attempt
-                )
+                if check_stored:
+                    log.info("ingest batch raced another writer (attempt %d)", attempt)
+                check_stored = True
         raise AssertionError("unreachable")
 
 
-async def _ingest(
-    connection: AsyncConnection,
+def _ingest(
+    connection: Connection,
     dialect: str,
     items: Sequence[InboundMessage],
     policy: ConversationPolicy,
     now: datetime,
+    *,
+    check_stored: bool,
 ) -> list[IngestResult]:
-    # 1. Dedupe against what is stored and within the batch.
-    keys = {(m.thread.source, m.external_id) for m in items}
-    stored = await _stored_messages(connection, keys)
+    # 1. Dedupe against what is stored (when asked) and within the batch.
+    keys = [(m.thread.source, m.external_id) for m in items]
+    stored = sql.stored_messages(connection, keys) if check_stored else {}
     first_in_batch: dict[tuple[str, str], int] = {}
 
     # 2. Who wrote: known identities, and verified emails that link a new identity to a
     # customer we already know.
     sender_keys = {(m.thread.channel, m.sender_id) for m in items}
     email_keys = {(EMAIL, m.email.lower()) for m in items if m.email and m.email_verified}
-    known = await _identity_owners(connection, sender_keys | email_keys)
+    known = sql.identity_owners(connection, [*sender_keys, *email_keys])
 
     # 3. Each thread's current conversation.
-    thread_refs = {m.thread for m in items}
-    current = await _current_conversations(connection, thread_refs)
+    current = sql.current_conversations(connection, [m.thread for m in items])
 
     planned: list[_Planned] = []
     new_customers: list[_NewCustomer] = []
@@ -165,11 +176,23 @@ async def _ingest(
         planned.append(plan)
 
     # 4. Write: customers, identities, conversations, threads, messages, updates.
-    await _insert_customers(connection, new_customers)
-    await _insert_identities(connection, new_identities, now)
-    await _insert_conversations(connection, dialect, states)
-    await _insert_messages(connection, planned, states)
-    await _update_conversations(connection, states)
+    fresh = [p for p in planned if p.conversation_key >= 0 and p.duplicate_of is None]
+    created = [s for s in states if s.is_new]
+    ids = allocate(
+        connection,
+        {customers: len(new_customers), conversations: len(created), messages: len(fresh)},
+    )
+    for customer, customer_id in zip(new_customers, ids[customers], strict=True):
+        customer.id = customer_id
+    for state, conversation_id in zip(created, ids[conversations], strict=True):
+        state.id = conversation_id
+    for plan, message_id in zip(fresh, ids[messages], strict=True):
+        plan.message_id = message_id
+    _insert_customers(connection, new_customers)
+    _insert_identities(connection, new_identities, now)
+    _insert_conversations(connection, dialect, created)
+    _insert_messages(connection, fresh, states)
+    _update_conversations(connection, states)
 
     # 5. Results, with real ids in every snapshot.
     results: list[IngestResult] = []
@@ -278,75 +301,52 @@ def _message_of(plan: _Planned, conversation: Conversation) -> Message:
     )
 
 
-# --- statements --------------------------------------------------------------------------
+# --- writes ------------------------------------------------------------------------------
+
+_INSERT_CUSTOMERS = insert(customers)
+_INSERT_IDENTITIES = insert(identities)
+_INSERT_CONVERSATIONS = insert(conversations)
+_INSERT_MESSAGES = insert(messages)
+_UPDATED = (
+    "status",
+    "assignee_id",
+    "waiting_since",
+    "resolved_at",
+    "last_message_at",
+    "updated_at",
+)
+_UPDATE_CONVERSATIONS = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in _UPDATED})
+)
 
 
-async def _stored_messages(
-    connection: AsyncConnection, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[Message, Conversation]]:
-    if not keys:
-        return {}
-    query = (
-        select(messages, *[c.label(f"c_{c.name}") for c in conversations.c])
-        .join(conversations, conversations.c.id == messages.c.conversation_id)
-        .where(tuple_(messages.c.source, messages.c.external_id).in_(sorted(keys)))
+def _upsert_threads(dialect: str) -> Any:
+    upsert = pg_insert(threads) if dialect == "postgresql" else sqlite_insert(threads)
+    return upsert.on_conflict_do_update(
+        index_elements=[threads.c.channel, threads.c.account, threads.c.thread_key],
+        set_={"conversation_id": upsert.excluded.conversation_id},
     )
-    found: dict[tuple[str, str], tuple[Message, Conversation]] = {}
-    for row in (await connection.execute(query)).mappings():
-        conv = rows.conversation({c.name: row[f"c_{c.name}"] for c in conversations.c})
-        found[(row["source"], row["external_id"])] = (rows.message(row), conv)
-    return found
 
 
-async def _identity_owners(
-    connection: AsyncConnection, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], int]:
-    if not keys:
-        return {}
-    query = select(identities.c.channel, identities.c.external_id, identities.c.customer_id).where(
-        tuple_(identities.c.channel, identities.c.external_id).in_(sorted(keys))
-    )
-    return {(r.channel, r.external_id): r.customer_id for r in await connection.execute(query)}
+_UPSERT_THREADS = {name: _upsert_threads(name) for name in ("sqlite", "postgresql")}
 
 
-async def _current_conversations(
-    connection: AsyncConnection, refs: set[ThreadRef]
-) -> dict[ThreadRef, Conversation]:
-    if not refs:
-        return {}
-    query = (
-        select(conversations)
-        .join(threads, threads.c.conversation_id == conversations.c.id)
-        .where(
-            tuple_(threads.c.channel, threads.c.account, threads.c.thread_key).in_(
-                sorted((r.channel, r.account, r.thread_key) for r in refs)
-            )
-        )
-    )
-    found = [rows.conversation(r) for r in (await connection.execute(query)).mappings()]
-    return {c.origin: c for c in found}
+def _insert_customers(connection: Connection, new: list[_NewCustomer]) -> None:
+    if new:
+        connection.execute(_INSERT_CUSTOMERS, [{"id": c.id, **c.values} for c in new])
 
 
-async def _insert_customers(connection: AsyncConnection, new: list[_NewCustomer]) -> None:
-    if not new:
-        return
-    result = await connection.execute(
-        insert(customers).returning(customers.c.id, sort_by_parameter_order=True),
-        [c.values for c in new],
-    )
-    for customer, row in zip(new, result, strict=True):
-        customer.id = row.id
-
-
-async def _insert_identities(
-    connection: AsyncConnection,
+def _insert_identities(
+    connection: Connection,
     new: list[tuple[_NewCustomer | int, str, str, bool]],
     at: datetime,
 ) -> None:
     if not new:
         return
-    await connection.execute(
-        insert(identities),
+    connection.execute(
+        _INSERT_IDENTITIES,
         [
             {
                 "customer_id": _customer_id(owner),
@@ -360,31 +360,22 @@ async def _insert_identities(
     )
 
 
-async def _insert_conversations(
-    connection: AsyncConnection, dialect: str, states: list[_ConversationState]
+def _insert_conversations(
+    connection: Connection, dialect: str, created: list[_ConversationState]
 ) -> None:
-    created = [s for s in states if s.is_new]
     if not created:
         return
     values = []
     for state in created:
         row = rows.conversation_values(state.conversation)
+        row["id"] = state.id
         row["customer_id"] = _customer_id(state.customer)
         values.append(row)
-    result = await connection.execute(
-        insert(conversations).returning(conversations.c.id, sort_by_parameter_order=True), values
-    )
-    for state, row in zip(created, result, strict=True):
-        state.id = row.id
-    # Repoint each thread at its newest conversation (the last one created in this batch).
+    connection.execute(_INSERT_CONVERSATIONS, values)
+    # Repoint each thread at its newest conversation.
     newest: dict[ThreadRef, int] = {s.conversation.origin: s.id for s in created}
-    upsert = pg_insert(threads) if dialect == "postgresql" else sqlite_insert(threads)
-    statement = upsert.on_conflict_do_update(
-        index_elements=[threads.c.channel, threads.c.account, threads.c.thread_key],
-        set_={"conversation_id": upsert.excluded.conversation_id},
-    )
-    await connection.execute(
-        statement,
+    connection.execute(
+        _UPSERT_THREADS[dialect],
         [
             {
                 "channel": ref.channel,
@@ -397,19 +388,18 @@ async def _insert_conversations(
     )
 
 
-async def _insert_messages(
-    connection: AsyncConnection, planned: list[_Planned], states: list[_ConversationState]
+def _insert_messages(
+    connection: Connection, fresh: list[_Planned], states: list[_ConversationState]
 ) -> None:
-    fresh = [p for p in planned if p.conversation_key >= 0 and p.duplicate_of is None]
     if not fresh:
         return
     values = []
     for plan in fresh:
         item = plan.item
-        state = states[plan.conversation_key]
         values.append(
             {
-                "conversation_id": state.id,
+                "id": plan.message_id,
+                "conversation_id": states[plan.conversation_key].id,
                 "author": Author.CUSTOMER.value,
                 "author_id": _customer_id(plan.customer),
                 "author_name": item.sender_name[:200],
@@ -423,36 +413,15 @@ async def _insert_messages(
                 "created_at": item.received_at,
             }
         )
-    result = await connection.execute(
-        insert(messages).returning(messages.c.id, sort_by_parameter_order=True), values
-    )
-    for plan, row in zip(fresh, result, strict=True):
-        plan.message_id = row.id
+    connection.execute(_INSERT_MESSAGES, values)
 
 
-_UPDATED = (
-    "status",
-    "assignee_id",
-    "waiting_since",
-    "resolved_at",
-    "last_message_at",
-    "updated_at",
-)
-
-
-async def _update_conversations(
-    connection: AsyncConnection, states: list[_ConversationState]
-) -> None:
+def _update_conversations(connection: Connection, states: list[_ConversationState]) -> None:
     changed = [s for s in states if s.changed and not s.is_new]
     if not changed:
         return
-    statement = (
-        update(conversations)
-        .where(conversations.c.id == bindparam("b_id"))
-        .values({name: bindparam(f"b_{name}") for name in _UPDATED})
-    )
     params = []
     for state in changed:
         values = rows.conversation_values(state.conversation)
         params.append({"b_id": state.id, **{f"b_{n}": values[n] for n in _UPDATED}})
-    await connection.execute(statement, params)
+    connection.execute(_UPDATE_CONVERSATIONS, params)

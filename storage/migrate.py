@@ -36,8 +36,7 @@ async def current_revision(database: Database) -> str | None:
     def read(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
-    async with database.read_engine.connect() as connection:
-        return await connection.run_sync(read)
+    return await database.run_read(read)
 
 
 async def upgrade(database: Database, revision: str = "head") -> None:
@@ -47,8 +46,7 @@ async def upgrade(database: Database, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with database.write() as connection:
-        await connection.run_sync(run)
+    await database.run_write(run)
 
 
 async def ensure_schema(database: Database, *, auto_migrate: bool) -> None:

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import Connection, RowMapping, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.expression import Exists
 
 from bridge.model import DeliveryState
@@ -61,15 +62,18 @@ class SqlOutbox:
         )
         if not self._db.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=deliveries)
-        async with self._db.write() as connection:
-            found = list((await connection.execute(query)).mappings())
-            if not found:
-                return []
-            await connection.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_([r["id"] for r in found]))
-                .values(lease_owner=owner, lease_until=now + lease)
-            )
+
+        def work(connection: Connection) -> list[RowMapping]:
+            found = list(connection.execute(query).mappings())
+            if found:
+                connection.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_([r["id"] for r in found]))
+                    .values(lease_owner=owner, lease_until=now + lease)
+                )
+            return found
+
+        found = await self._db.run_write(work)
         claimed = []
         for row in found:
             message = rows.message({c.name: row[f"m_{c.name}"] for c in messages.c})
@@ -90,72 +94,72 @@ class SqlOutbox:
                     "b_next": outcome.next_attempt_at or now,
                 }
             )
-        async with self._db.write() as connection:
-            for state, params in groups.items():
-                values: dict[str, Any] = {
-                    "attempts": bindparam("b_attempts"),
-                    "lease_owner": None,
-                    "lease_until": None,
-                    "updated_at": now,
-                    "last_error": bindparam("b_error"),
+        statements: list[tuple[Update, list[dict[str, Any]]]] = []
+        for state, params in groups.items():
+            values: dict[str, Any] = {
+                "attempts": bindparam("b_attempts"),
+                "lease_owner": None,
+                "lease_until": None,
+                "updated_at": now,
+                "last_error": bindparam("b_error"),
+            }
+            if state == "sent":
+                values |= {
+                    "state": DeliveryState.SENT.value,
+                    "external_id": bindparam("b_external_id"),
+                    "sent_at": now,
                 }
-                if state == "sent":
-                    values |= {
-                        "state": DeliveryState.SENT.value,
-                        "external_id": bindparam("b_external_id"),
-                        "sent_at": now,
-                    }
-                elif state == "retry":
-                    values |= {"state": PENDING, "next_attempt_at": bindparam("b_next")}
-                else:
-                    values |= {"state": DeliveryState(state).value}
-                statement = (
-                    update(deliveries)
-                    .where(
-                        and_(deliveries.c.id == bindparam("b_id"), deliveries.c.state == PENDING)
-                    )
-                    .values(values)
-                )
-                await connection.execute(statement, params)
+            elif state == "retry":
+                values |= {"state": PENDING, "next_attempt_at": bindparam("b_next")}
+            else:
+                values |= {"state": DeliveryState(state).value}
+            statement = (
+                update(deliveries)
+                .where(and_(deliveries.c.id == bindparam("b_id"), deliveries.c.state == PENDING))
+                .values(values)
+            )
+            statements.append((statement, params))
+
+        def work(connection: Connection) -> None:
+            for statement, params in statements:
+                connection.execute(statement, params)
+
+        await self._db.run_write(work)
 
     async def release(self, delivery_ids: Sequence[int], owner: str) -> None:
         if not delivery_ids:
             return
-        async with self._db.write() as connection:
-            await connection.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.id.in_(list(delivery_ids)),
-                    deliveries.c.lease_owner == owner,
-                    deliveries.c.state == PENDING,
-                )
-                .values(lease_owner=None, lease_until=None)
+        statement = (
+            update(deliveries)
+            .where(
+                deliveries.c.id.in_(list(delivery_ids)),
+                deliveries.c.lease_owner == owner,
+                deliveries.c.state == PENDING,
             )
+            .values(lease_owner=None, lease_until=None)
+        )
+        await self._db.run_write(lambda c: c.execute(statement))
 
     async def next_due_at(self) -> datetime | None:
-        async with self._db.read() as connection:
-            value = await connection.scalar(
-                select(func.min(deliveries.c.next_attempt_at)).where(
-                    deliveries.c.state == PENDING, ~_earlier_pending()
-                )
-            )
+        query = select(func.min(deliveries.c.next_attempt_at)).where(
+            deliveries.c.state == PENDING, ~_earlier_pending()
+        )
+        value = await self._db.run_read(lambda c: c.scalar(query))
         if value is None:
             return None
         # Aggregates bypass the column type on SQLite; normalise like the type would.
         return rows.as_utc(value)
 
     async def pending_count(self, now: datetime, owner: str) -> int:
-        async with self._db.read() as connection:
-            value = await connection.scalar(
-                select(func.count()).where(
-                    deliveries.c.state == PENDING,
-                    deliveries.c.next_attempt_at <= now,
-                    ~_earlier_pending(),
-                    or_(
-                        deliveries.c.lease_until.is_(None),
-                        deliveries.c.lease_until < now,
-                        deliveries.c.lease_owner == owner,
-                    ),
-                )
-            )
+        query = select(func.count()).where(
+            deliveries.c.state == PENDING,
+            deliveries.c.next_attempt_at <= now,
+            ~_earlier_pending(),
+            or_(
+                deliveries.c.lease_until.is_(None),
+                deliveries.c.lease_until < now,
+                deliveries.c.lease_owner == owner,
+            ),
+        )
+        value = await self._db.run_read(lambda c: c.scalar(query))
         return int(value or 0)

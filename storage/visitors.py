@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from bridge.model import ThreadRef
 from bridge.ports import Visitor
@@ -27,9 +27,9 @@ class SqlVisitors:
         expires_at: datetime,
         now: datetime,
     ) -> Visitor:
-        async with self._db.write() as connection:
+        def work(connection: Connection) -> None:
             customer_id = (
-                await connection.execute(
+                connection.execute(
                     insert(customers).returning(customers.c.id),
                     {
                         "display_name": display_name[:200],
@@ -42,7 +42,7 @@ class SqlVisitors:
                     },
                 )
             ).scalar_one()
-            await connection.execute(
+            connection.execute(
                 insert(identities),
                 {
                     "customer_id": customer_id,
@@ -52,7 +52,7 @@ class SqlVisitors:
                     "created_at": now,
                 },
             )
-            await connection.execute(
+            connection.execute(
                 insert(visitors),
                 {
                     "token_hash": token_hash,
@@ -64,7 +64,11 @@ class SqlVisitors:
                     "created_at": now,
                 },
             )
-        return Visitor(customer_id, thread, display_name[:200], language, expires_at)
+            created.append(customer_id)
+
+        created: list[int] = []
+        await self._db.run_write(work)
+        return Visitor(created[0], thread, display_name[:200], language, expires_at)
 
     async def visitor_by_token_hash(self, token_hash: str, now: datetime) -> Visitor | None:
         query = (
@@ -72,8 +76,7 @@ class SqlVisitors:
             .join(customers, customers.c.id == visitors.c.customer_id)
             .where(visitors.c.token_hash == token_hash, visitors.c.expires_at > now)
         )
-        async with self._db.read() as connection:
-            row = (await connection.execute(query)).mappings().first()
+        row = await self._db.run_read(lambda c: c.execute(query).mappings().first())
         if row is None:
             return None
         return Visitor(
@@ -85,9 +88,9 @@ class SqlVisitors:
         )
 
     async def touch_visitor(self, token_hash: str, expires_at: datetime) -> None:
-        async with self._db.write() as connection:
-            await connection.execute(
-                update(visitors)
-                .where(visitors.c.token_hash == token_hash)
-                .values(expires_at=expires_at)
-            )
+        statement = (
+            update(visitors)
+            .where(visitors.c.token_hash == token_hash)
+            .values(expires_at=expires_at)
+        )
+        await self._db.run_write(lambda c: c.execute(statement))

@@ -59,7 +59,10 @@ async def storage(database_url: str) -> AsyncIterator[Storage]:
         await upgrade(store.database)
     else:
         names = ", ".join(t.name for t in reversed(metadata.sorted_tables))
-        async with store.database.write() as connection:
-            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        await store.database.run_write(
+            lambda connection: connection.execute(
+                text(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            )
+        )
     yield store
     await store.close()

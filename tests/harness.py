@@ -18,7 +18,7 @@ from bridge.ports import Clock, NewAgent
 from bridge.tokens import hash_token, new_token
 from config.schema import Settings
 from runtime.app import Runtime
-from web.access_log import AccessLogger
+from web.app import runner_options
 
 
 @dataclass
@@ -65,8 +65,8 @@ async def running_bridge(
 ) -> AsyncIterator[Running]:
     runtime = Runtime(test_settings(tmp_path, **sections), clock=clock or SystemClock())
     await runtime.start()
-    server = TestServer(runtime.web_app, host="127.0.0.1", access_log_class=AccessLogger)
-    await server.start_server()
+    server = TestServer(runtime.web_app, host="127.0.0.1")
+    await server.start_server(**runner_options())
     http = aiohttp.ClientSession()
     token = new_token("brg")
     agent = await runtime.storage.agents.add_agent(

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from web.access_log import AccessLogger
 from web.api import AgentApi, auth_middleware
 from web.errors import error_middleware
 from web.health import Health
@@ -41,3 +42,11 @@ def build_app(
     app.add_routes(Pages(services).routes())
     app.add_routes(list(channel_routes))
     return app
+
+
+def runner_options() -> dict[str, Any]:
+    """Options for the aiohttp runner serving :func:`build_app`, in production and in tests.
+
+    The access log must never write query strings: the web chat's token travels in one.
+    """
+    return {"access_log_class": AccessLogger}

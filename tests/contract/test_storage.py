@@ -64,8 +64,7 @@ async def test_migrations_build_exactly_the_declared_schema(storage: Storage) ->
     def diff(connection):
         return compare_metadata(MigrationContext.configure(connection), metadata)
 
-    async with storage.database.read() as connection:
-        assert await connection.run_sync(diff) == []
+    assert await storage.database.run_read(diff) == []
 
 
 # --- ingest ------------------------------------------------------------------------------
@@ -338,8 +337,8 @@ async def test_the_database_refuses_a_delivery_for_an_internal_message(
     [first] = await ingest(storage, clock, inbound("m1", at=clock.now()))
     note = await reply(storage, first.conversation.id, "secret", internal=True, at=clock.now())
     with pytest.raises(DBAPIError, match="never delivered to customers"):
-        async with storage.database.write() as connection:
-            await connection.execute(
+        await storage.database.run_write(
+            lambda connection: connection.execute(
                 insert(deliveries).values(
                     message_id=note.message.id,
                     conversation_id=first.conversation.id,
@@ -354,11 +353,13 @@ async def test_the_database_refuses_a_delivery_for_an_internal_message(
                     updated_at=clock.now(),
                 )
             )
+        )
     with pytest.raises(DBAPIError, match="visibility never changes"):
-        async with storage.database.write() as connection:
-            await connection.execute(
+        await storage.database.run_write(
+            lambda connection: connection.execute(
                 update(messages).where(messages.c.id == note.message.id).values(visibility="public")
             )
+        )
     assert await storage.conversations.deliveries_for(first.conversation.id) == []
 
 
@@ -539,5 +540,4 @@ async def test_listing_pages_newest_first(storage: Storage, clock: ManualClock) 
 
 async def test_ping(storage: Storage) -> None:
     await storage.database.ping()
-    async with storage.database.read() as connection:
-        assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+    assert await storage.database.run_read(lambda c: c.execute(text("SELECT 1")).scalar()) == 1
