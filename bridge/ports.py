@@ -156,6 +156,11 @@ class ConversationStore(Protocol):
         self, conversation_id: int, status: ConversationStatus, now: datetime
     ) -> Conversation: ...
 
+    async def edit_message(self, message_id: int, text: str, now: datetime) -> Message:
+        """Change a message's text, keeping the previous text in its history (edits never
+        overwrite silently). An unchanged text records nothing."""
+        ...
+
 
 class PlanDeliveries(Protocol):
     """The gate's signature, passed into the store so the store never invents deliveries."""

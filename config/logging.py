@@ -34,5 +34,5 @@ def setup_logging(settings: LoggingSettings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.level)
     # Libraries' chatter stays below our INFO; SQL echo would print message bodies.
-    for noisy in ("sqlalchemy", "aiosqlite", "asyncio", "alembic"):
+    for noisy in ("sqlalchemy", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

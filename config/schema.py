@@ -59,7 +59,10 @@ class StorageSettings(Section):
     @field_validator("database_url")
     @classmethod
     def _database(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        # The driver part is a label: SQLite is driven through the standard sqlite3 module in
+        # a thread, PostgreSQL through asyncpg (storage/database.py says why).
+        schemes = ("sqlite+aiosqlite://", "sqlite://", "postgresql+asyncpg://", "postgresql://")
+        if not value.startswith(schemes):
             raise ValueError(
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
                 f"(got {value.split(':', 1)[0]!r})"

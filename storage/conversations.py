@@ -56,6 +56,18 @@ _INSERT_DELIVERIES = insert(deliveries)
 _REPEAT = select(messages).where(
     messages.c.source == bindparam("source"), messages.c.external_id == bindparam("key")
 )
+_MESSAGE = select(messages).where(messages.c.id == bindparam("id"))
+_INSERT_EDIT = insert(message_edits)
+_SET_TEXT = (
+    update(messages)
+    .where(messages.c.id == bindparam("b_id"))
+    .values(text=bindparam("b_text"), edited=True)
+)
+_EDITS_OF_MESSAGE = (
+    select(message_edits)
+    .where(message_edits.c.message_id == bindparam("id"))
+    .order_by(message_edits.c.id)
+)
 _DELIVERIES_OF_MESSAGE = (
     select(deliveries).where(deliveries.c.message_id == bindparam("id")).order_by(deliveries.c.id)
 )
@@ -205,6 +217,9 @@ class SqlConversations:
     ) -> PostedMessage:
         return await self._db.run_write(lambda c: _post_message(c, new, plan, now))
 
+    async def edit_message(self, message_id: int, text: str, now: datetime) -> Message:
+        return await self._db.run_write(lambda c: _edit_message(c, message_id, text, now))
+
     async def set_status(
         self, conversation_id: int, status: ConversationStatus, now: datetime
     ) -> Conversation:
@@ -215,6 +230,24 @@ class SqlConversations:
             return changed
 
         return await self._db.run_write(work)
+
+
+def _edit_message(connection: Connection, message_id: int, text: str, now: datetime) -> Message:
+    row = connection.execute(_MESSAGE, {"id": message_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"no message {message_id}")
+    if row["text"] != text:
+        connection.execute(
+            _INSERT_EDIT,
+            {"message_id": message_id, "previous_text": row["text"], "edited_at": now},
+        )
+        connection.execute(_SET_TEXT, {"b_id": message_id, "b_text": text})
+    edits = [
+        MessageEdit(e["previous_text"], e["edited_at"])
+        for e in connection.execute(_EDITS_OF_MESSAGE, {"id": message_id}).mappings()
+    ]
+    fresh = connection.execute(_MESSAGE, {"id": message_id}).mappings().one()
+    return rows.message(fresh, edits)
 
 
 def _post_message(

@@ -24,6 +24,7 @@ from bridge.model import (
     Visibility,
 )
 from bridge.ports import ConversationPolicy, NewAgent, NewAgentMessage, SendOutcome
+from storage.migrate import SchemaOutdated
 from storage.store import Storage
 from storage.tables import deliveries, messages, metadata
 from tests.factories import WEBCHAT, inbound
@@ -461,6 +462,33 @@ async def test_concurrent_claimers_never_share_a_delivery(
     assert set(ids) <= expected
 
 
+async def test_edits_keep_their_history(storage: Storage, clock: ManualClock) -> None:
+    [first] = await ingest(storage, clock, inbound("m1", at=clock.now(), text="my oder is late"))
+    clock.advance(30)
+    edited = await storage.conversations.edit_message(
+        first.message.id, "my order is late", clock.now()
+    )
+    assert edited.text == "my order is late"
+    assert edited.edited
+    assert [(e.previous_text, e.edited_at) for e in edited.edits] == [
+        ("my oder is late", clock.now())
+    ]
+    clock.advance(30)
+    again = await storage.conversations.edit_message(
+        first.message.id, "my order #9 is late", clock.now()
+    )
+    same = await storage.conversations.edit_message(
+        first.message.id, "my order #9 is late", clock.now()
+    )
+    assert [e.previous_text for e in again.edits] == ["my oder is late", "my order is late"]
+    assert same.edits == again.edits
+    [stored] = await storage.conversations.messages(first.conversation.id)
+    assert stored.text == "my order #9 is late"
+    assert [e.previous_text for e in stored.edits] == ["my oder is late", "my order is late"]
+    with pytest.raises(NotFound):
+        await storage.conversations.edit_message(999, "x", clock.now())
+
+
 # --- customer-facing history ---------------------------------------------------------------
 
 
@@ -541,3 +569,11 @@ async def test_listing_pages_newest_first(storage: Storage, clock: ManualClock) 
 async def test_ping(storage: Storage) -> None:
     await storage.database.ping()
     assert await storage.database.run_read(lambda c: c.execute(text("SELECT 1")).scalar()) == 1
+
+
+async def test_an_outdated_schema_is_refused_with_what_to_do(storage: Storage) -> None:
+    await storage.database.run_write(
+        lambda c: c.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    )
+    with pytest.raises(SchemaOutdated, match="run `bridge migrate`"):
+        await storage.prepare(auto_migrate=False)
