@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from bridge.model import Conversation, DeliveryState, Message, ThreadRef
+from bridge.model import Agent, Conversation, DeliveryState, Message, ThreadRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,12 @@ class MessageAdded(Event):
     kind: ClassVar[str] = "message.added"
     message: Message
     conversation: Conversation
+    #: For a customer's message: whether it started the conversation or brought it back,
+    #: whether the channel allows answering it automatically, and the platform's language.
+    opened: bool = False
+    reopened: bool = False
+    auto_reply_allowed: bool = True
+    language_hint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +101,27 @@ class DeliveryRetrying(Event):
     attempts: int
     reason: str
     next_attempt_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AgentUpdated(Event):
+    """An agent's presence, capacity or teams changed."""
+
+    kind: ClassVar[str] = "agent.updated"
+    agent: Agent
+
+
+@dataclass(frozen=True, slots=True)
+class SlaBreached(Event):
+    """A first or next response is overdue; raised once per waiting period."""
+
+    kind: ClassVar[str] = "sla.breached"
+    conversation_id: int
+    response: str  # "first" or "next"
+    channel: str
+    team: str
+    started_at: datetime
+    due_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

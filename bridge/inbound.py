@@ -57,6 +57,8 @@ class IngestResult:
     duplicate: bool = False  # the external id was seen before; nothing was written
     opened: bool = False  # a new conversation started with this message
     reopened: bool = False  # a resolved conversation came back to life
+    auto_reply_allowed: bool = True
+    language_hint: str | None = None
 
 
 def check_body(text: str, attachments: tuple[Attachment, ...] = ()) -> None:

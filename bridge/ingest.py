@@ -44,7 +44,16 @@ def events_for(result: IngestResult) -> list[Event]:
         events.append(ConversationOpened(result.conversation))
     if result.reopened:
         events.append(ConversationReopened(result.conversation))
-    events.append(MessageAdded(result.message, result.conversation))
+    events.append(
+        MessageAdded(
+            result.message,
+            result.conversation,
+            opened=result.opened,
+            reopened=result.reopened,
+            auto_reply_allowed=result.auto_reply_allowed,
+            language_hint=result.language_hint,
+        )
+    )
     return events
 
 

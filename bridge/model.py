@@ -101,6 +101,7 @@ class Customer:
     email: str | None
     created_at: datetime
     identities: tuple[Identity, ...] = ()
+    timezone: str | None = None  # IANA name, when the channel told us
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ class Conversation:
     created_at: datetime
     updated_at: datetime
     assignee_id: int | None = None
+    assigned_at: datetime | None = None
     waiting_since: datetime | None = None
     first_response_at: datetime | None = None
     resolved_at: datetime | None = None
@@ -199,6 +201,8 @@ class Agent:
     presence: Presence
     created_at: datetime
     slack_user_id: str | None = None
+    #: When the agent last got a conversation; the longest idle agent wins a tie.
+    last_assigned_at: datetime | None = None
 
     @property
     def is_supervisor(self) -> bool:

@@ -17,6 +17,9 @@ class Capabilities:
     attachments: bool = False
     typing: bool = False
     max_text_length: int | None = None
+    #: A conversation happens live (chat), so short status and delay updates make sense;
+    #: not for email.
+    live_chat: bool = False
 
 
 @dataclass(frozen=True, slots=True)

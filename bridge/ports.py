@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from bridge.events import Event
 from bridge.gate import PlannedDelivery
@@ -72,6 +72,9 @@ class ConversationPolicy:
     default_team: str = "support"
     default_tier: int = 1
     default_priority: Priority = Priority.NORMAL
+    #: Where a conversation that waited on the customer re-enters the queue when they write:
+    #: "front" keeps the place it had from when it started, "arrival" joins at the end.
+    returning_position: Literal["front", "arrival"] = "front"
 
 
 class IngestStore(Protocol):
@@ -130,6 +133,8 @@ class ConversationStore(Protocol):
     async def get_conversation(self, conversation_id: int) -> Conversation: ...
 
     async def get_customer(self, customer_id: int) -> Customer: ...
+
+    async def customer_names(self, customer_ids: Sequence[int]) -> dict[int, str]: ...
 
     async def list_conversations(
         self,
@@ -290,6 +295,10 @@ class Subscription(Protocol):
 
     async def close(self) -> None: ...
 
+    def backlog(self) -> int:
+        """Events received but not yet taken (lets tests wait until a reader has caught up)."""
+        ...
+
 
 class EventBus(Protocol):
     async def publish(self, events: Sequence[Event]) -> None:
@@ -338,3 +347,165 @@ class Ingest(Protocol):
     async def ingest(self, message: InboundMessage) -> IngestResult:
         """Store one customer message; returns only once it is committed."""
         ...
+
+
+# --- routing -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoad:
+    agent: Agent
+    load: int  # conversations assigned to the agent (waiting on the customer does not count)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenWait:
+    """A customer waiting for an agent right now (for SLA timers and promises)."""
+
+    conversation_id: int
+    customer_id: int
+    channel: str
+    kind: str  # "first" or "next" response
+    started_at: datetime
+    promised_at: datetime | None
+    breached_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitRecord:
+    """A waiting period, for promise and SLA statistics."""
+
+    channel: str
+    kind: str
+    started_at: datetime
+    promise_made_at: datetime | None
+    promised_at: datetime | None
+    answered_at: datetime | None
+    closed_at: datetime | None
+    breached_at: datetime | None
+
+
+class AssignResult(StrEnum):
+    ASSIGNED = "assigned"
+    TAKEN = "taken"  # no longer waiting in the queue (someone else got it, or it moved on)
+    FULL = "full"  # the agent is at capacity
+
+
+class RoutingStore(Protocol):
+    async def queued(self) -> list[Conversation]:
+        """Every conversation waiting in the queue (to rebuild the live queue)."""
+        ...
+
+    async def assigned(self) -> list[Conversation]:
+        """Every conversation an agent holds now (the occupied slots)."""
+        ...
+
+    async def open_waits(self) -> list[OpenWait]: ...
+
+    async def agent_loads(self) -> list[AgentLoad]: ...
+
+    async def assign(
+        self, conversation_id: int, agent_id: int, capacity: int, now: datetime
+    ) -> tuple[AssignResult, Conversation | None]:
+        """Give a queued conversation to an agent, in one transaction that also checks the
+        agent's capacity, so that no agent is ever above it, whatever runs concurrently."""
+        ...
+
+    async def take_next(
+        self, agent_id: int, teams: Sequence[str], tier: int, capacity: int, now: datetime
+    ) -> tuple[AssignResult, Conversation | None]:
+        """The head of the agent's queue (across their teams), atomically."""
+        ...
+
+    async def requeue_agent(self, agent_id: int, now: datetime) -> list[Conversation]:
+        """Put an agent's assigned conversations back in the queue, keeping their places."""
+        ...
+
+    async def set_presence(self, agent_id: int, presence: Presence, now: datetime) -> Agent: ...
+
+    async def transfer(
+        self, conversation_id: int, team: str, tier: int, now: datetime, *, keep_wait: bool
+    ) -> Conversation:
+        """Move a conversation to another team/tier's queue (escalation or transfer)."""
+        ...
+
+    async def idle_assigned(self, channel: str, quiet_since: datetime) -> list[int]:
+        """Assigned conversations where the agent answered and nobody wrote since."""
+        ...
+
+    async def set_pending(self, conversation_id: int, now: datetime) -> Conversation | None:
+        """Assigned and answered -> waiting on the customer; None when that no longer holds."""
+        ...
+
+    async def claim_promise(
+        self, conversation_id: int, made_at: datetime, promised_at: datetime
+    ) -> bool:
+        """Record the acknowledgement's promise for the open wait, once: False when this
+        waiting period was already acknowledged (by this or another process)."""
+        ...
+
+    async def promises_since(self, customer_id: int, since: datetime) -> int: ...
+
+    async def last_answer_at(self, conversation_id: int) -> datetime | None: ...
+
+    async def mark_breached(self, conversation_id: int, started_at: datetime, at: datetime) -> bool:
+        """Record an SLA breach of the open wait once; False when already recorded or over."""
+        ...
+
+    async def waits_since(self, since: datetime) -> list[WaitRecord]: ...
+
+    async def handling_times(self, since: datetime) -> list[tuple[str, float]]:
+        """(team, seconds from assignment to resolve) of conversations resolved since."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    conversation: Conversation
+    position: int
+    waiting_seconds: float
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    """What a customer may know about their place: in line, or with an agent."""
+
+    state: ConversationStatus
+    position: int | None
+    eta_seconds: float | None
+    agent_first_name: str | None
+
+
+class QueueService(Protocol):
+    """The router as the web layer and the channels see it."""
+
+    def queue(
+        self, *, team: str | None = None, tier: int | None = None, limit: int = 200
+    ) -> tuple[list[QueueItem], int]:
+        """The queue in service order (at most ``limit`` items) and its total length."""
+        ...
+
+    def status(self, conversation: Conversation) -> QueueStatus: ...
+
+    async def take_next(self, agent: Agent) -> Conversation | None: ...
+
+    async def assign(
+        self, conversation_id: int, actor: Agent, agent_id: int | None = None
+    ) -> Conversation: ...
+
+    async def escalate(
+        self,
+        conversation_id: int,
+        actor: Agent,
+        *,
+        team: str | None,
+        tier: int | None,
+        note: str,
+    ) -> Conversation: ...
+
+    async def reopen(self, conversation_id: int, actor: Agent) -> Conversation: ...
+
+    async def set_presence(self, agent: Agent, presence: Presence) -> Agent: ...
+
+    async def stats(self, since: datetime) -> dict[str, Any]: ...

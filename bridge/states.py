@@ -2,9 +2,9 @@
 
 ::
 
-    (new) --customer--> queued --assign--> assigned --agent waits on customer--> pending_customer
-                          ^                    |  ^                                    |
-                          |                    |  +------------customer writes---------+
+    (new) --customer--> queued --assign--> assigned --idle, agent waits--> pending_customer
+                          ^  ^                                                     |
+                          |  +-------------------customer writes-------------------+
                           +----reopen----- resolved <--resolve-- (any open state)
 
 Storage applies these inside its transactions; keeping them here means the rules are tested
@@ -49,19 +49,27 @@ def after_customer_message(
             current,
             status=ConversationStatus.QUEUED,
             assignee_id=None,
+            assigned_at=None,
             waiting_since=at,
             resolved_at=None,
             last_message_at=at,
             updated_at=at,
         )
         return Continue(reopened, reopened=True)
-    status = current.status
-    if status is ConversationStatus.PENDING_CUSTOMER:
-        status = (
-            ConversationStatus.ASSIGNED
-            if current.assignee_id is not None
-            else ConversationStatus.QUEUED
+    if current.status is ConversationStatus.PENDING_CUSTOMER:
+        # Back to the queue; the router hands it out again (to an agent with room: a
+        # conversation waiting on the customer did not count against its agent's capacity).
+        returning = replace(
+            current,
+            status=ConversationStatus.QUEUED,
+            assignee_id=None,
+            assigned_at=None,
+            waiting_since=current.created_at if policy.returning_position == "front" else at,
+            last_message_at=at,
+            updated_at=at,
         )
+        return Continue(returning, reopened=False)
+    status = current.status
     updated = replace(
         current,
         status=status,
@@ -85,11 +93,22 @@ def after_public_agent_reply(current: Conversation, at: datetime) -> Conversatio
     )
 
 
+def started_waiting(before: Conversation | None, after: Conversation) -> bool:
+    """Whether a customer message began a new waiting period (for promise and SLA records)."""
+    return after.waiting_since is not None and (
+        before is None
+        or before.waiting_since is None
+        or after.waiting_since != before.waiting_since
+    )
+
+
 def after_status_change(
     current: Conversation, status: ConversationStatus, at: datetime
 ) -> Conversation:
     if status is ConversationStatus.RESOLVED:
         return replace(current, status=status, resolved_at=at, waiting_since=None, updated_at=at)
+    if status is ConversationStatus.PENDING_CUSTOMER:
+        return replace(current, status=status, updated_at=at)
     if current.status is ConversationStatus.RESOLVED:
         # Reopened by an agent: the customer is waiting again.
         return replace(

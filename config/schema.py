@@ -20,6 +20,8 @@ from pydantic_settings import (
 )
 
 from channels.webchat.settings import WebchatSettings
+from routing.hours import HoursSettings
+from routing.texts import Texts
 
 _toml_file: ContextVar[Path | None] = ContextVar("toml_file", default=None)
 
@@ -87,18 +89,66 @@ class LoggingSettings(Section):
         return value.upper() if isinstance(value, str) else value
 
 
+class AcknowledgementSettings(Section):
+    #: Answer every new or reopened conversation at once with its reference, place in line
+    #: and an honest expected response time.
+    enabled: bool = True
+    max_per_customer_per_hour: int = Field(default=3, ge=0)
+    #: No acknowledgement when an agent answered publicly this recently (seconds).
+    quiet_after_agent_reply: int = Field(default=300, ge=0)
+    #: The name acknowledgements and updates are sent under.
+    bot_name: str = Field(default="Support", min_length=1, max_length=80)
+    #: A chat message consisting of one of these words gets a short status update.
+    status_words: tuple[str, ...] = ("status", "/status", "статус", "estado")
+    #: At most one status update per conversation this often (seconds).
+    status_interval: int = Field(default=60, ge=0)
+    #: Tell a waiting chat customer when the estimate slips past the promise by more than
+    #: this (seconds).
+    delay_margin: int = Field(default=120, ge=0)
+    #: Announce at most the channel's first-response target.
+    cap_at_target: bool = True
+
+
 class RoutingSettings(Section):
     #: Agents take the head of their queue only; supervisors may always pick.
     strict_fifo: bool = True
+    #: Urgent before high before normal before low; off: arrival order alone.
+    strict_priority: bool = True
     default_capacity: int = Field(default=6, gt=0, le=100)
     default_team: str = Field(default="support", min_length=1, max_length=64)
     #: A customer message this many hours after resolve reopens the conversation; later
     #: ones start a new conversation linked to the old one.
     reopen_window_hours: float = Field(default=72.0, ge=0)
-    #: Seconds within which the first response is promised, per channel.
+    #: Seconds within which the first response is promised, per channel (SLA, counted in
+    #: the team's open hours; urgent conversations get a quarter, high half, low double).
     first_response_targets: dict[str, int] = Field(
         default_factory=lambda: {"webchat": 300, "telegram": 900, "slack": 900, "email": 43_200}
     )
+    #: Seconds within which a customer's follow-up gets an answer, per channel.
+    next_response_targets: dict[str, int] = Field(
+        default_factory=lambda: {"webchat": 300, "telegram": 900, "slack": 900, "email": 43_200}
+    )
+    #: Where a conversation that waited on the customer re-enters the line when they write:
+    #: "front" keeps the place it had from its start, "arrival" joins at the end.
+    returning_position: Literal["front", "arrival"] = "front"
+    #: An agent going offline puts their conversations back in the queue.
+    requeue_on_offline: bool = True
+    #: An escalated conversation keeps its place in line by waiting time.
+    escalation_keeps_wait: bool = True
+    #: Per channel, seconds after which an answered conversation nobody wrote in goes
+    #: "pending_customer" and frees its agent's slot.
+    idle_after: dict[str, int] = Field(default_factory=lambda: {"webchat": 600})
+    acknowledgements: AcknowledgementSettings = AcknowledgementSettings()
+    #: Business hours per team ([routing.teams.<team>]); a team not listed is open 24/7.
+    teams: dict[str, HoursSettings] = Field(default_factory=dict)
+    #: Replacements for the customer-facing texts: [routing.texts.<language>] <kind> = "...".
+    texts: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @field_validator("texts")
+    @classmethod
+    def _texts(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        Texts(value)  # raises ValueError naming the language, kind and placeholder
+        return value
 
 
 class OutboxSettings(Section):

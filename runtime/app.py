@@ -26,6 +26,10 @@ from bridge.ports import ChannelAdapter, Clock, ComponentState, ConversationPoli
 from channels.webchat.adapter import WebchatAdapter
 from config.loader import ConfigError
 from config.schema import Settings
+from routing.hours import BusinessHours
+from routing.router import Router, RouterSettings
+from routing.sla import SlaPolicy
+from routing.texts import Texts
 from storage.bus import InProcessBus
 from storage.store import Storage
 from web.app import build_app
@@ -60,6 +64,7 @@ class Runtime:
         self.policy = ConversationPolicy(
             reopen_window=timedelta(hours=settings.routing.reopen_window_hours),
             default_team=settings.routing.default_team,
+            returning_position=settings.routing.returning_position,
         )
         self.ingestor = Ingestor(self.storage.ingest, self.bus, self.policy, self.clock)
         self.service = ConversationService(self.storage.conversations, self.bus, self.clock)
@@ -92,6 +97,15 @@ class Runtime:
             ),
             concurrency=outbox.concurrency,
         )
+        self.router = Router(
+            self.storage.routing,
+            self.storage.conversations,
+            self.service,
+            self.bus,
+            self.clock,
+            router_settings(settings),
+            live_chat=self._live_chat,
+        )
         self.web_app = build_app(
             WebServices(
                 conversations=self.storage.conversations,
@@ -100,6 +114,7 @@ class Runtime:
                 bus=self.bus,
                 clock=self.clock,
                 readiness=self.readiness,
+                queue=self.router,
                 title=webchat_settings.title,
                 webchat_enabled=webchat_settings.enabled,
             ),
@@ -119,6 +134,7 @@ class Runtime:
                 self.channel_errors[name] = f"{type(error).__name__}: {error}"
                 log.exception("channel %s failed to start; the others keep running", name)
         await self.dispatcher.start()
+        await self.router.start()
         self._started = True
         log.info(
             "bridge started: storage %s, channels %s",
@@ -132,6 +148,7 @@ class Runtime:
             return
         self._started = False
         timeout = self.settings.server.shutdown_timeout
+        await self.router.stop()
         await self.ingestor.stop(timeout)
         await self.dispatcher.stop(timeout)
         for name, adapter in self.adapters.items():
@@ -142,6 +159,10 @@ class Runtime:
         await self.bus.stop()
         await self.storage.close()
         log.info("bridge stopped")
+
+    def _live_chat(self, source: str) -> bool:
+        adapter = self.adapters.get(source)
+        return adapter is not None and adapter.capabilities.live_chat
 
     async def readiness(self) -> dict[str, ComponentState]:
         states: dict[str, ComponentState] = {}
@@ -154,9 +175,37 @@ class Runtime:
         states["bus"] = self.bus.state()
         states["ingest"] = self.ingestor.state()
         states["outbox"] = self.dispatcher.state()
+        states["router"] = self.router.state_of()
         for name, adapter in self.adapters.items():
             if name in self.channel_errors:
                 states[f"channel:{name}"] = ComponentState(Health.DOWN, self.channel_errors[name])
             else:
                 states[f"channel:{name}"] = adapter.state()
         return states
+
+
+def router_settings(settings: Settings) -> RouterSettings:
+    """The router's policy, from the [routing] section (validated at load)."""
+    routing = settings.routing
+    acks = routing.acknowledgements
+    return RouterSettings(
+        sla=SlaPolicy(
+            first_response={k: float(v) for k, v in routing.first_response_targets.items()},
+            next_response={k: float(v) for k, v in routing.next_response_targets.items()},
+        ),
+        texts=Texts(routing.texts),
+        strict_fifo=routing.strict_fifo,
+        strict_priority=routing.strict_priority,
+        requeue_on_offline=routing.requeue_on_offline,
+        escalation_keeps_wait=routing.escalation_keeps_wait,
+        cap_at_target=acks.cap_at_target,
+        acknowledgements=acks.enabled,
+        ack_max_per_hour=acks.max_per_customer_per_hour,
+        ack_quiet_after_reply=timedelta(seconds=acks.quiet_after_agent_reply),
+        status_words=frozenset(w.lower() for w in acks.status_words),
+        status_interval=timedelta(seconds=acks.status_interval),
+        delay_margin=timedelta(seconds=acks.delay_margin),
+        idle_after={k: timedelta(seconds=v) for k, v in routing.idle_after.items()},
+        bot_name=acks.bot_name,
+        hours={team: BusinessHours.from_settings(h) for team, h in routing.teams.items()},
+    )

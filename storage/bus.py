@@ -44,6 +44,9 @@ class MemorySubscription:
             assert isinstance(item, Event)
             yield item
 
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
     async def close(self) -> None:
         if self._closed:
             return

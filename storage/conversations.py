@@ -41,6 +41,7 @@ from storage.tables import (
     message_edits,
     messages,
     threads,
+    waits,
 )
 
 # Statements on the write paths are built once: building one costs more than running it.
@@ -57,6 +58,17 @@ _REPEAT = select(messages).where(
     messages.c.source == bindparam("source"), messages.c.external_id == bindparam("key")
 )
 _MESSAGE = select(messages).where(messages.c.id == bindparam("id"))
+# A public agent reply answers the open waiting period; a resolve closes it unanswered.
+_ANSWER_WAIT = (
+    update(waits)
+    .where(waits.c.conversation_id == bindparam("cid"), waits.c.closed_at.is_(None))
+    .values(answered_at=bindparam("now"), closed_at=bindparam("now"))
+)
+_CLOSE_WAIT = (
+    update(waits)
+    .where(waits.c.conversation_id == bindparam("cid"), waits.c.closed_at.is_(None))
+    .values(closed_at=bindparam("now"))
+)
 _INSERT_EDIT = insert(message_edits)
 _SET_TEXT = (
     update(messages)
@@ -104,6 +116,13 @@ class SqlConversations:
             return rows.customer(row, found.mappings())
 
         return await self._db.run_read(work)
+
+    async def customer_names(self, customer_ids: Sequence[int]) -> dict[int, str]:
+        wanted = sorted(set(customer_ids))
+        if not wanted:
+            return {}
+        query = select(customers.c.id, customers.c.display_name).where(customers.c.id.in_(wanted))
+        return await self._db.run_read(lambda c: {r.id: r.display_name for r in c.execute(query)})
 
     async def list_conversations(
         self,
@@ -227,6 +246,8 @@ class SqlConversations:
             current = _conversation(connection, conversation_id, lock=True)
             changed = after_status_change(current, status, now)
             _save(connection, changed)
+            if status is ConversationStatus.RESOLVED:
+                connection.execute(_CLOSE_WAIT, {"cid": conversation_id, "now": now})
             return changed
 
         return await self._db.run_write(work)
@@ -296,6 +317,7 @@ def _post_message(
         if new.author is Author.AGENT:
             conversation = after_public_agent_reply(conversation, now)
             _save(connection, conversation)
+            connection.execute(_ANSWER_WAIT, {"cid": conversation.id, "now": now})
     return PostedMessage(message, conversation, tuple(created))
 
 

@@ -36,12 +36,12 @@ from bridge.model import (
     Visibility,
 )
 from bridge.ports import ConversationPolicy
-from bridge.states import Open, after_customer_message
+from bridge.states import Open, after_customer_message, started_waiting
 from storage import ingest_sql as sql
 from storage import rows
 from storage.database import Database
 from storage.ids import allocate
-from storage.tables import conversations, customers, identities, messages, threads
+from storage.tables import conversations, customers, identities, messages, threads, waits
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ class _ConversationState:
     id: int = 0  # real id once inserted
     customer: _NewCustomer | int = 0
     members: list[int] = field(default_factory=list)
+    #: A waiting period this batch started: (when, "first" or "next" response).
+    wait: tuple[datetime, str] | None = None
 
 
 class SqlIngest:
@@ -164,12 +166,17 @@ def _ingest(
             state_of_thread[item.thread] = len(states)
             states.append(state)
             plan.opened = True
+            state.wait = (item.received_at, "first")
         else:
             assert position is not None
             state = states[position]
+            before = state.conversation
             state.conversation = decision.conversation
             state.changed = True
             plan.reopened = decision.reopened
+            if state.wait is None and started_waiting(before, decision.conversation):
+                kind = "first" if before.first_response_at is None else "next"
+                state.wait = (item.received_at, kind)
         plan.conversation_key = state_of_thread[item.thread]
         plan.snapshot = state.conversation
         state.members.append(index)
@@ -193,6 +200,7 @@ def _ingest(
     _insert_conversations(connection, dialect, created)
     _insert_messages(connection, fresh, states)
     _update_conversations(connection, states)
+    _insert_waits(connection, states)
 
     # 5. Results, with real ids in every snapshot.
     results: list[IngestResult] = []
@@ -216,6 +224,8 @@ def _ingest(
                 conversation,
                 opened=plan.opened,
                 reopened=plan.reopened,
+                auto_reply_allowed=item.auto_reply_allowed,
+                language_hint=item.language,
             )
         )
         assert len(results) == index + 1
@@ -310,6 +320,7 @@ _INSERT_MESSAGES = insert(messages)
 _UPDATED = (
     "status",
     "assignee_id",
+    "assigned_at",
     "waiting_since",
     "resolved_at",
     "last_message_at",
@@ -414,6 +425,29 @@ def _insert_messages(
             }
         )
     connection.execute(_INSERT_MESSAGES, values)
+
+
+_INSERT_WAITS = insert(waits)
+
+
+def _insert_waits(connection: Connection, states: list[_ConversationState]) -> None:
+    started = [s for s in states if s.wait is not None]
+    if not started:
+        return
+    values = []
+    for state in started:
+        assert state.wait is not None
+        started_at, kind = state.wait
+        values.append(
+            {
+                "conversation_id": state.id,
+                "customer_id": _customer_id(state.customer),
+                "channel": state.conversation.origin.channel,
+                "kind": kind,
+                "started_at": started_at,
+            }
+        )
+    connection.execute(_INSERT_WAITS, values)
 
 
 def _update_conversations(connection: Connection, states: list[_ConversationState]) -> None:

@@ -40,6 +40,7 @@ def conversation(row: Row) -> Conversation:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         assignee_id=row["assignee_id"],
+        assigned_at=row["assigned_at"],
         waiting_since=row["waiting_since"],
         first_response_at=row["first_response_at"],
         resolved_at=row["resolved_at"],
@@ -62,6 +63,7 @@ def conversation_values(c: Conversation) -> dict[str, Any]:
         "tier": c.tier,
         "priority": int(c.priority),
         "assignee_id": c.assignee_id,
+        "assigned_at": c.assigned_at,
         "waiting_since": c.waiting_since,
         "first_response_at": c.first_response_at,
         "resolved_at": c.resolved_at,
@@ -145,6 +147,7 @@ def agent(row: Row) -> Agent:
         presence=Presence(row["presence"]),
         created_at=row["created_at"],
         slack_user_id=row["slack_user_id"],
+        last_assigned_at=row["last_assigned_at"],
     )
 
 
@@ -155,6 +158,7 @@ def customer(row: Row, identity_rows: Iterable[Row]) -> Customer:
         language=row["language"],
         email=row["email"],
         created_at=row["created_at"],
+        timezone=row["timezone"],
         identities=tuple(
             Identity(r["channel"], r["external_id"], bool(r["verified"])) for r in identity_rows
         ),

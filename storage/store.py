@@ -10,6 +10,7 @@ from storage.database import Database
 from storage.ingest import SqlIngest
 from storage.migrate import ensure_schema
 from storage.outbox import SqlOutbox
+from storage.routing import SqlRouting
 from storage.visitors import SqlVisitors
 
 
@@ -21,6 +22,7 @@ class Storage:
     outbox: SqlOutbox
     agents: SqlAgents
     visitors: SqlVisitors
+    routing: SqlRouting
 
     @classmethod
     def open(cls, url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = 10) -> Storage:
@@ -33,6 +35,7 @@ class Storage:
             outbox=SqlOutbox(database),
             agents=SqlAgents(database),
             visitors=SqlVisitors(database),
+            routing=SqlRouting(database),
         )
 
     async def prepare(self, *, auto_migrate: bool) -> None:

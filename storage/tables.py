@@ -68,6 +68,7 @@ customers = Table(
     Column("display_name", String(200), nullable=False),
     Column("language", String(16)),
     Column("email", String(320)),
+    Column("timezone", String(64)),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
@@ -116,6 +117,7 @@ conversations = Table(
     Column("tier", SmallInteger, nullable=False),
     Column("priority", SmallInteger, nullable=False),
     Column("assignee_id", Id, ForeignKey("agents.id")),
+    Column("assigned_at", UTCDateTime()),
     Column("waiting_since", UTCDateTime()),
     Column("first_response_at", UTCDateTime()),
     Column("resolved_at", UTCDateTime()),
@@ -128,6 +130,31 @@ conversations = Table(
     Index("ix_conversations_status_id", "status", "id"),
     Index("ix_conversations_assignee_status", "assignee_id", "status"),
     Index("ix_conversations_thread", "channel", "account", "thread_key"),
+    # The live queue: the head of a team/tier partition is one index lookup.
+    Index("ix_conversations_queue", "status", "team", "tier", "priority", "waiting_since", "id"),
+)
+
+# One row per period in which a customer waits for an agent: from the message that started
+# the wait to the public agent reply that ended it. It carries the promise made in the
+# acknowledgement and whether the first-response or next-response target was breached, which
+# is what promise tracking and SLA reports are computed from.
+waits = Table(
+    "waits",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("kind", String(8), nullable=False),  # "first" or "next" response
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("promise_made_at", UTCDateTime()),
+    Column("promised_at", UTCDateTime()),
+    Column("answered_at", UTCDateTime()),  # the public agent reply that ended the wait
+    Column("closed_at", UTCDateTime()),  # when the wait ended, answered or not (resolve)
+    Column("breached_at", UTCDateTime()),
+    Index("ix_waits_conversation_id_answered_at", "conversation_id", "answered_at"),
+    Index("ix_waits_customer_id_promise_made_at", "customer_id", "promise_made_at"),
+    Index("ix_waits_started_at", "started_at"),
 )
 
 # The current conversation of each channel thread: one row per thread, repointed when a new

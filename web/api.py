@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from bridge.errors import InvalidInput, Unauthorized
-from bridge.model import Agent, ConversationStatus
+from bridge.model import Agent, ConversationStatus, Presence
 from bridge.tokens import hash_token
 from web.errors import json_object
 from web.serialize import agent_json, conversation_json, customer_json, message_json
@@ -115,6 +116,13 @@ class AgentApi:
             web.get(r"/api/conversations/{id}", self.get_conversation),
             web.post(r"/api/conversations/{id}/messages", self.post_message),
             web.post(r"/api/conversations/{id}/resolve", self.resolve),
+            web.post(r"/api/conversations/{id}/assign", self.assign),
+            web.post(r"/api/conversations/{id}/escalate", self.escalate),
+            web.post(r"/api/conversations/{id}/reopen", self.reopen),
+            web.get("/api/queue", self.queue),
+            web.post("/api/queue/next", self.take_next),
+            web.patch("/api/agents/me", self.update_me),
+            web.get("/api/stats", self.stats),
         ]
 
     async def me(self, request: web.Request) -> web.Response:
@@ -189,3 +197,98 @@ class AgentApi:
             conversation_id(request), current_agent(request)
         )
         return web.json_response(conversation_json(conversation))
+
+    # --- the queue ------------------------------------------------------------------------
+
+    async def queue(self, request: web.Request) -> web.Response:
+        tier = int_param(request, "tier")
+        limit = int_param(request, "limit", 100) or 100
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000")
+        items, total = self._services.queue.queue(
+            team=request.query.get("team") or None, tier=tier, limit=limit
+        )
+        names = await self._services.conversations.customer_names(
+            [i.conversation.customer_id for i in items]
+        )
+        return web.json_response(
+            {
+                "items": [
+                    {
+                        "conversation_id": i.conversation.id,
+                        "reference": i.conversation.reference,
+                        "position": i.position,
+                        "waiting_seconds": round(i.waiting_seconds, 1),
+                        "eta_seconds": None if i.eta_seconds is None else round(i.eta_seconds),
+                        "channel": i.conversation.origin.channel,
+                        "customer": {
+                            "id": i.conversation.customer_id,
+                            "name": names.get(i.conversation.customer_id),
+                        },
+                        "team": i.conversation.team,
+                        "tier": i.conversation.tier,
+                        "priority": i.conversation.priority.name.lower(),
+                    }
+                    for i in items
+                ],
+                "length": total,
+            }
+        )
+
+    async def take_next(self, request: web.Request) -> web.Response:
+        taken = await self._services.queue.take_next(current_agent(request))
+        if taken is None:
+            return web.Response(status=204)
+        return web.json_response(conversation_json(taken))
+
+    async def assign(self, request: web.Request) -> web.Response:
+        data = await json_object(request) if request.can_read_body else {}
+        agent_id = data.get("agent_id")
+        if agent_id is not None and (not isinstance(agent_id, int) or isinstance(agent_id, bool)):
+            raise InvalidInput('"agent_id" must be an agent\'s id')
+        conversation = await self._services.queue.assign(
+            conversation_id(request), current_agent(request), agent_id
+        )
+        return web.json_response(conversation_json(conversation))
+
+    async def escalate(self, request: web.Request) -> web.Response:
+        data = await json_object(request)
+        note = data.get("note")
+        team = data.get("team")
+        tier = data.get("tier")
+        if not isinstance(note, str):
+            raise InvalidInput('"note" is required: the handoff note for the next agent')
+        if team is not None and (not isinstance(team, str) or not team.strip()):
+            raise InvalidInput('"team" must be a team name')
+        if tier is not None and (not isinstance(tier, int) or isinstance(tier, bool)):
+            raise InvalidInput('"tier" must be a number')
+        if team is None and tier is None:
+            raise InvalidInput('give "tier" or "team" (or both) to escalate to')
+        conversation = await self._services.queue.escalate(
+            conversation_id(request), current_agent(request), team=team, tier=tier, note=note
+        )
+        return web.json_response(conversation_json(conversation))
+
+    async def reopen(self, request: web.Request) -> web.Response:
+        conversation = await self._services.queue.reopen(
+            conversation_id(request), current_agent(request)
+        )
+        return web.json_response(conversation_json(conversation))
+
+    async def update_me(self, request: web.Request) -> web.Response:
+        data = await json_object(request)
+        raw = data.get("presence")
+        try:
+            presence = Presence(str(raw))
+        except ValueError:
+            choices = ", ".join(p.value for p in Presence)
+            raise InvalidInput(f'"presence" must be one of {choices}') from None
+        agent = await self._services.queue.set_presence(current_agent(request), presence)
+        return web.json_response(agent_json(agent))
+
+    async def stats(self, request: web.Request) -> web.Response:
+        hours = int_param(request, "hours", 24) or 24
+        if not 1 <= hours <= 24 * 90:
+            raise InvalidInput("hours must be between 1 and 2160")
+        since = self._services.clock.now() - timedelta(hours=hours)
+        return web.json_response(await self._services.queue.stats(since))

@@ -6,7 +6,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from bridge.conversations import ConversationService
-from bridge.ports import AgentStore, Clock, ComponentState, ConversationStore, EventBus
+from bridge.ports import (
+    AgentStore,
+    Clock,
+    ComponentState,
+    ConversationStore,
+    EventBus,
+    QueueService,
+)
 
 Readiness = Callable[[], Awaitable[Mapping[str, ComponentState]]]
 
@@ -19,6 +26,7 @@ class WebServices:
     bus: EventBus
     clock: Clock
     readiness: Readiness
+    queue: QueueService
     #: Title of the demo page and the widget.
     title: str = "Support"
     webchat_enabled: bool = True

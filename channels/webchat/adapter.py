@@ -105,7 +105,7 @@ class WebchatAdapter:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(typing=True, max_text_length=None)
+        return Capabilities(typing=True, live_chat=True, max_text_length=None)
 
     def routes(self) -> list[web.RouteDef]:
         return [

@@ -64,6 +64,12 @@ async def test_widget_round_trip_without_notes(
     await expect(mine.first).to_contain_text("<script>window.pwned=1</script>")
     await expect(mine.first).to_have_attribute("data-id", str(await stored_id(bridge)))
 
+    # The router acknowledges at once: reference, place in line, expected wait.
+    ack = messages(page, "bot")
+    await expect(ack).to_have_count(1)
+    await expect(ack.first).to_contain_text("#1")
+    await expect(ack.first).to_contain_text("number 1 in line")
+
     conversation = await only_conversation(bridge)
     await post(bridge, conversation, NOTE, internal=True)
     await post(bridge, conversation, "We are on it! <b>not bold</b>", internal=False)
@@ -80,7 +86,7 @@ async def test_widget_round_trip_without_notes(
     # A reload resumes from the stored session: the history is back, still without the note.
     await page.reload()
     await page.get_by_test_id("launcher").click()
-    await expect(messages(page)).to_have_count(2)
+    await expect(messages(page)).to_have_count(3)
     await expect(page.get_by_test_id("messages")).not_to_contain_text("SECRET-NOTE")
     content = await page.content()
     assert "SECRET-NOTE" not in content

@@ -208,7 +208,9 @@ async def test_a_customer_reply_takes_a_pending_conversation_back_to_the_queue(
     clock.advance(30)
     [second] = await ingest(storage, clock, inbound("m2", at=clock.now()))
     assert second.conversation.status is ConversationStatus.QUEUED
-    assert second.conversation.waiting_since == clock.now()
+    assert second.conversation.assignee_id is None
+    # The default policy keeps the place in line the conversation had from its start.
+    assert second.conversation.waiting_since == first.conversation.created_at
 
 
 async def test_a_verified_email_links_identities_across_channels(

@@ -49,14 +49,19 @@ def test_waiting_since_is_the_first_unanswered_message() -> None:
     assert decision.conversation.waiting_since == AT
 
 
-def test_pending_customer_goes_back_to_its_agent_or_the_queue() -> None:
-    pending = replace(BASE, status=ConversationStatus.PENDING_CUSTOMER, waiting_since=None)
-    with_agent = after_customer_message(replace(pending, assignee_id=4), AT, POLICY)
-    without = after_customer_message(pending, AT, POLICY)
-    assert isinstance(with_agent, Continue)
-    assert isinstance(without, Continue)
-    assert with_agent.conversation.status is ConversationStatus.ASSIGNED
-    assert without.conversation.status is ConversationStatus.QUEUED
+def test_pending_customer_goes_back_to_the_queue_where_the_policy_says() -> None:
+    pending = replace(
+        BASE, status=ConversationStatus.PENDING_CUSTOMER, waiting_since=None, assignee_id=4
+    )
+    later = AT + timedelta(hours=1)
+    front = after_customer_message(pending, later, POLICY)
+    arrival = after_customer_message(pending, later, replace(POLICY, returning_position="arrival"))
+    assert isinstance(front, Continue)
+    assert isinstance(arrival, Continue)
+    assert front.conversation.status is ConversationStatus.QUEUED
+    assert front.conversation.assignee_id is None
+    assert front.conversation.waiting_since == BASE.created_at
+    assert arrival.conversation.waiting_since == later
 
 
 def test_reopen_inside_the_window_and_a_new_conversation_after_it() -> None:

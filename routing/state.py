@@ -1,0 +1,150 @@
+"""The router's picture of the world, and its decisions, without any I/O.
+
+It follows committed conversation snapshots and agent changes; it plans assignments (the head
+of each partition to the best agent, while anyone has room) and estimates waits. The async
+router (:mod:`routing.router`) carries the plans out against the store; the queue
+simulation (``bench/simulate_queue.py``) drives this same class with a fake clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bridge.model import Agent, Conversation, ConversationStatus
+from routing.assignment import AgentView, choose_agent, serving
+from routing.estimates import Estimate, Estimator
+from routing.queue import LiveQueue, Partition, partition_of
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A conversation occupying one of an agent's slots."""
+
+    agent_id: int
+    team: str
+    assigned_at: datetime
+    answered: bool = False  # the agent has replied since it was assigned
+
+
+@dataclass(frozen=True, slots=True)
+class Freed:
+    """A slot that became free: whose, and how long the conversation held it."""
+
+    agent_id: int
+    team: str
+    seconds: float
+
+
+class RoutingState:
+    def __init__(self, estimator: Estimator | None = None, *, strict_priority: bool = True) -> None:
+        self.queue = LiveQueue(strict_priority=strict_priority)
+        self.estimator = estimator or Estimator()
+        self.agents: dict[int, AgentView] = {}
+        self.held: dict[int, Held] = {}
+
+    # --- following the world --------------------------------------------------------------
+
+    def set_agent(self, agent: Agent, load: int | None = None) -> None:
+        current = self.agents.get(agent.id)
+        if load is None:
+            load = current.load if current else self._load_of(agent.id)
+        self.agents[agent.id] = AgentView(agent, load)
+
+    def _load_of(self, agent_id: int) -> int:
+        return sum(1 for h in self.held.values() if h.agent_id == agent_id)
+
+    def apply(self, conversation: Conversation, now: datetime) -> Freed | None:
+        """Take in a committed snapshot. Returns the slot it freed, if it left one."""
+        self.queue.apply(conversation)
+        before = self.held.get(conversation.id)
+        holding = (
+            conversation.status is ConversationStatus.ASSIGNED
+            and conversation.assignee_id is not None
+        )
+        if holding and before is not None and before.agent_id == conversation.assignee_id:
+            return None
+        freed: Freed | None = None
+        if before is not None:
+            del self.held[conversation.id]
+            self._adjust(before.agent_id, -1)
+            seconds = (now - before.assigned_at).total_seconds()
+            self.estimator.observe_handling(before.team, seconds)
+            freed = Freed(before.agent_id, before.team, seconds)
+        if holding:
+            assert conversation.assignee_id is not None
+            self.held[conversation.id] = Held(
+                conversation.assignee_id, conversation.team, conversation.assigned_at or now
+            )
+            self._adjust(conversation.assignee_id, +1)
+        return freed
+
+    def answered(self, conversation_id: int, now: datetime) -> None:
+        """A public agent reply: the first one after assignment teaches response times."""
+        held = self.held.get(conversation_id)
+        if held is None or held.answered:
+            return
+        seconds = (now - held.assigned_at).total_seconds()
+        self.estimator.observe_response(held.team, seconds, held.agent_id)
+        self.held[conversation_id] = Held(held.agent_id, held.team, held.assigned_at, True)
+
+    def _adjust(self, agent_id: int, delta: int) -> None:
+        view = self.agents.get(agent_id)
+        if view is not None:
+            self.agents[agent_id] = view.with_load(max(0, view.load + delta))
+
+    # --- decisions ------------------------------------------------------------------------
+
+    def plan(
+        self, partitions: Iterable[Partition] | None = None
+    ) -> list[tuple[Conversation, Agent]]:
+        """Heads of the queue paired with the agents who should get them now, in order.
+
+        Loads are counted as if every pair succeeds; the caller applies the store's answer.
+        """
+        pairs: list[tuple[Conversation, Agent]] = []
+        planned: dict[int, int] = {}
+        for partition in partitions if partitions is not None else self.queue.partitions():
+            # Lazily: the walk stops at the first customer nobody can take.
+            for _, conversation in self.queue.in_order(partition):
+                views = [
+                    v.with_load(v.load + planned.get(v.agent.id, 0)) for v in self.agents.values()
+                ]
+                chosen = choose_agent(views, partition)
+                if chosen is None:
+                    break
+                planned[chosen.agent.id] = planned.get(chosen.agent.id, 0) + 1
+                pairs.append((conversation, chosen.agent))
+        return pairs
+
+    def _capacity(self, partition: Partition, now: datetime) -> tuple[int, list[float]]:
+        agents = serving(self.agents.values(), partition)
+        ids = {a.agent.id for a in agents}
+        busy = [
+            (now - h.assigned_at).total_seconds() for h in self.held.values() if h.agent_id in ids
+        ]
+        return sum(a.free for a in agents), busy
+
+    def line_estimates(
+        self, partition: Partition, count: int, now: datetime
+    ) -> list[Estimate | None]:
+        free, busy = self._capacity(partition, now)
+        return self.estimator.line(
+            team=partition[0], count=count, free_slots=free, busy_elapsed=busy
+        )
+
+    def estimate(self, conversation: Conversation, now: datetime) -> Estimate | None:
+        """The wait of a queued conversation, or of one just assigned (position 1)."""
+        partition = partition_of(conversation)
+        # Already with an agent: only their reply is left to wait for.
+        holder = self.held.get(conversation.id)
+        position = 0 if holder else (self.queue.position(conversation.id) or 1)
+        free, busy = self._capacity(partition, now)
+        return self.estimator.estimate(
+            team=conversation.team,
+            position=position,
+            free_slots=free,
+            busy_elapsed=busy,
+            agent_id=holder.agent_id if holder else None,
+        )

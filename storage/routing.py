@@ -1,0 +1,357 @@
+"""The router's side of the store: assignment within capacity, the queue's head, presence,
+transfers, and the records behind promises and SLA timers.
+
+Capacity and "one conversation, one agent" are enforced here, inside transactions, not by
+the router's in-memory view: on PostgreSQL the agent's row is locked for the assignment
+(``FOR UPDATE``), so two processes assigning to one agent take turns, and the queue's head is
+claimed with ``FOR UPDATE SKIP LOCKED``, so two agents asking at once never get the same
+conversation. On SQLite every write runs on one thread, which gives the same guarantees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Select, bindparam, func, select, update
+
+from bridge.errors import NotFound
+from bridge.model import Agent, Conversation, ConversationStatus, Presence
+from bridge.ports import AgentLoad, AssignResult, OpenWait, WaitRecord
+from storage import rows
+from storage.database import Database
+from storage.tables import agents, conversations, waits
+
+QUEUED = ConversationStatus.QUEUED.value
+ASSIGNED = ConversationStatus.ASSIGNED.value
+_ORDER = (conversations.c.priority, conversations.c.waiting_since, conversations.c.id)
+
+_AGENT = select(agents).where(agents.c.id == bindparam("id"))
+_AGENT_LOCKED = _AGENT.with_for_update()
+_LOAD = select(func.count()).where(
+    conversations.c.assignee_id == bindparam("id"), conversations.c.status == ASSIGNED
+)
+_CONVERSATION = select(conversations).where(conversations.c.id == bindparam("id"))
+_ASSIGN = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("cid"), conversations.c.status == QUEUED)
+    .values(
+        status=ASSIGNED,
+        assignee_id=bindparam("aid"),
+        assigned_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+)
+_TOUCH_AGENT = (
+    update(agents).where(agents.c.id == bindparam("aid")).values(last_assigned_at=bindparam("now"))
+)
+
+
+@cache
+def _head(locking: bool) -> Select[Any]:
+    query = (
+        select(conversations.c.id, *_ORDER[:2])
+        .where(
+            conversations.c.status == QUEUED,
+            conversations.c.team == bindparam("team"),
+            conversations.c.tier == bindparam("tier"),
+        )
+        .order_by(*_ORDER)
+        .limit(1)
+    )
+    return query.with_for_update(skip_locked=True) if locking else query
+
+
+class SqlRouting:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def queued(self) -> list[Conversation]:
+        query = select(conversations).where(conversations.c.status == QUEUED).order_by(*_ORDER)
+        return await self._db.run_read(
+            lambda c: [rows.conversation(r) for r in c.execute(query).mappings()]
+        )
+
+    async def assigned(self) -> list[Conversation]:
+        query = select(conversations).where(conversations.c.status == ASSIGNED)
+        return await self._db.run_read(
+            lambda c: [rows.conversation(r) for r in c.execute(query).mappings()]
+        )
+
+    async def open_waits(self) -> list[OpenWait]:
+        query = select(waits).where(waits.c.closed_at.is_(None)).order_by(waits.c.id)
+
+        def work(connection: Connection) -> list[OpenWait]:
+            return [
+                OpenWait(
+                    conversation_id=r["conversation_id"],
+                    customer_id=r["customer_id"],
+                    channel=r["channel"],
+                    kind=r["kind"],
+                    started_at=r["started_at"],
+                    promised_at=r["promised_at"],
+                    breached_at=r["breached_at"],
+                )
+                for r in connection.execute(query).mappings()
+            ]
+
+        return await self._db.run_read(work)
+
+    async def agent_loads(self) -> list[AgentLoad]:
+        loads = (
+            select(conversations.c.assignee_id, func.count().label("load"))
+            .where(conversations.c.status == ASSIGNED)
+            .group_by(conversations.c.assignee_id)
+        )
+
+        def work(connection: Connection) -> list[AgentLoad]:
+            counted = {r.assignee_id: r.load for r in connection.execute(loads)}
+            found = connection.execute(select(agents).order_by(agents.c.id)).mappings()
+            return [AgentLoad(rows.agent(r), counted.get(r["id"], 0)) for r in found]
+
+        return await self._db.run_read(work)
+
+    # --- assignment -----------------------------------------------------------------------
+
+    async def assign(
+        self, conversation_id: int, agent_id: int, capacity: int, now: datetime
+    ) -> tuple[AssignResult, Conversation | None]:
+        def work(connection: Connection) -> tuple[AssignResult, Conversation | None]:
+            if not _has_room(connection, agent_id, capacity):
+                return AssignResult.FULL, None
+            return _assign(connection, conversation_id, agent_id, now)
+
+        return await self._db.run_write(work)
+
+    async def take_next(
+        self, agent_id: int, teams: Sequence[str], tier: int, capacity: int, now: datetime
+    ) -> tuple[AssignResult, Conversation | None]:
+        locking = not self._db.is_sqlite
+
+        def work(connection: Connection) -> tuple[AssignResult, Conversation | None]:
+            if not _has_room(connection, agent_id, capacity):
+                return AssignResult.FULL, None
+            heads = []
+            for team in teams:
+                head = connection.execute(_head(locking), {"team": team, "tier": tier}).first()
+                if head is not None:
+                    heads.append(head)
+            if not heads:
+                return AssignResult.TAKEN, None
+            best = min(heads, key=lambda h: (h.priority, h.waiting_since, h.id))
+            return _assign(connection, best.id, agent_id, now)
+
+        return await self._db.run_write(work)
+
+    async def requeue_agent(self, agent_id: int, now: datetime) -> list[Conversation]:
+        def work(connection: Connection) -> list[Conversation]:
+            held = connection.execute(
+                select(conversations).where(
+                    conversations.c.assignee_id == agent_id, conversations.c.status == ASSIGNED
+                )
+            ).mappings()
+            moved = []
+            for row in held:
+                conversation = rows.conversation(row)
+                values = {
+                    "status": QUEUED,
+                    "assignee_id": None,
+                    "assigned_at": None,
+                    # Its place in line: since the customer started waiting, or from now
+                    # when the agent had answered everything.
+                    "waiting_since": conversation.waiting_since or now,
+                    "updated_at": now,
+                }
+                connection.execute(
+                    update(conversations)
+                    .where(conversations.c.id == conversation.id)
+                    .values(values)
+                )
+                moved.append(_reload(connection, conversation.id))
+            return moved
+
+        return await self._db.run_write(work)
+
+    async def set_presence(self, agent_id: int, presence: Presence, now: datetime) -> Agent:
+        def work(connection: Connection) -> Agent:
+            connection.execute(
+                update(agents)
+                .where(agents.c.id == agent_id)
+                .values(presence=presence.value, presence_changed_at=now)
+            )
+            row = connection.execute(_AGENT, {"id": agent_id}).mappings().first()
+            if row is None:
+                raise NotFound(f"no agent {agent_id}")
+            return rows.agent(row)
+
+        return await self._db.run_write(work)
+
+    async def transfer(
+        self, conversation_id: int, team: str, tier: int, now: datetime, *, keep_wait: bool
+    ) -> Conversation:
+        def work(connection: Connection) -> Conversation:
+            current = _reload(connection, conversation_id)
+            waiting_since = (current.waiting_since or now) if keep_wait else now
+            connection.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id)
+                .values(
+                    status=QUEUED,
+                    team=team,
+                    tier=tier,
+                    assignee_id=None,
+                    assigned_at=None,
+                    waiting_since=waiting_since,
+                    resolved_at=None,
+                    updated_at=now,
+                )
+            )
+            return _reload(connection, conversation_id)
+
+        return await self._db.run_write(work)
+
+    async def idle_assigned(self, channel: str, quiet_since: datetime) -> list[int]:
+        query = select(conversations.c.id).where(
+            conversations.c.status == ASSIGNED,
+            conversations.c.channel == channel,
+            conversations.c.waiting_since.is_(None),
+            conversations.c.last_message_at < quiet_since,
+        )
+        return await self._db.run_read(lambda c: [r.id for r in c.execute(query)])
+
+    async def set_pending(self, conversation_id: int, now: datetime) -> Conversation | None:
+        def work(connection: Connection) -> Conversation | None:
+            changed = connection.execute(
+                update(conversations)
+                .where(
+                    conversations.c.id == conversation_id,
+                    conversations.c.status == ASSIGNED,
+                    conversations.c.waiting_since.is_(None),
+                )
+                .values(status=ConversationStatus.PENDING_CUSTOMER.value, updated_at=now)
+            )
+            return _reload(connection, conversation_id) if changed.rowcount else None
+
+        return await self._db.run_write(work)
+
+    # --- promises and SLA records --------------------------------------------------------
+
+    async def claim_promise(
+        self, conversation_id: int, made_at: datetime, promised_at: datetime
+    ) -> bool:
+        def work(connection: Connection) -> bool:
+            claimed = connection.execute(
+                update(waits)
+                .where(
+                    waits.c.conversation_id == conversation_id,
+                    waits.c.closed_at.is_(None),
+                    waits.c.promise_made_at.is_(None),
+                )
+                .values(promise_made_at=made_at, promised_at=promised_at)
+            )
+            if not claimed.rowcount:
+                return False
+            connection.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id)
+                .values(promised_reply_at=promised_at)
+            )
+            return True
+
+        return await self._db.run_write(work)
+
+    async def promises_since(self, customer_id: int, since: datetime) -> int:
+        query = select(func.count()).where(
+            waits.c.customer_id == customer_id, waits.c.promise_made_at >= since
+        )
+        value: int | None = await self._db.run_read(lambda c: c.scalar(query))
+        return int(value or 0)
+
+    async def last_answer_at(self, conversation_id: int) -> datetime | None:
+        query = select(func.max(waits.c.answered_at)).where(
+            waits.c.conversation_id == conversation_id
+        )
+        value = await self._db.run_read(lambda c: c.scalar(query))
+        return None if value is None else rows.as_utc(value)
+
+    async def mark_breached(self, conversation_id: int, started_at: datetime, at: datetime) -> bool:
+        statement = (
+            update(waits)
+            .where(
+                waits.c.conversation_id == conversation_id,
+                waits.c.started_at == started_at,
+                waits.c.closed_at.is_(None),
+                waits.c.breached_at.is_(None),
+            )
+            .values(breached_at=at)
+        )
+        return bool(await self._db.run_write(lambda c: c.execute(statement).rowcount))
+
+    async def waits_since(self, since: datetime) -> list[WaitRecord]:
+        query = select(waits).where(waits.c.started_at >= since).order_by(waits.c.id)
+
+        def work(connection: Connection) -> list[WaitRecord]:
+            return [
+                WaitRecord(
+                    channel=r["channel"],
+                    kind=r["kind"],
+                    started_at=r["started_at"],
+                    promise_made_at=r["promise_made_at"],
+                    promised_at=r["promised_at"],
+                    answered_at=r["answered_at"],
+                    closed_at=r["closed_at"],
+                    breached_at=r["breached_at"],
+                )
+                for r in connection.execute(query).mappings()
+            ]
+
+        return await self._db.run_read(work)
+
+    async def handling_times(self, since: datetime) -> list[tuple[str, float]]:
+        query = (
+            select(conversations.c.team, conversations.c.assigned_at, conversations.c.resolved_at)
+            .where(
+                conversations.c.status == ConversationStatus.RESOLVED.value,
+                conversations.c.resolved_at >= since,
+                conversations.c.assigned_at.is_not(None),
+            )
+            .order_by(conversations.c.resolved_at)
+        )
+
+        def work(connection: Connection) -> list[tuple[str, float]]:
+            return [
+                (r.team, (r.resolved_at - r.assigned_at).total_seconds())
+                for r in connection.execute(query)
+                if r.resolved_at >= r.assigned_at
+            ]
+
+        return await self._db.run_read(work)
+
+
+def _has_room(connection: Connection, agent_id: int, capacity: int) -> bool:
+    locking = connection.dialect.name == "postgresql"
+    agent = connection.execute(_AGENT_LOCKED if locking else _AGENT, {"id": agent_id}).first()
+    if agent is None:
+        raise NotFound(f"no agent {agent_id}")
+    return int(connection.scalar(_LOAD, {"id": agent_id}) or 0) < capacity
+
+
+def _assign(
+    connection: Connection, conversation_id: int, agent_id: int, now: datetime
+) -> tuple[AssignResult, Conversation | None]:
+    changed = connection.execute(_ASSIGN, {"cid": conversation_id, "aid": agent_id, "now": now})
+    if not changed.rowcount:
+        return AssignResult.TAKEN, None
+    connection.execute(_TOUCH_AGENT, {"aid": agent_id, "now": now})
+    return AssignResult.ASSIGNED, _reload(connection, conversation_id)
+
+
+def _reload(connection: Connection, conversation_id: int) -> Conversation:
+    row = connection.execute(_CONVERSATION, {"id": conversation_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"no conversation {conversation_id}")
+    return rows.conversation(row)
