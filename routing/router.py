@@ -492,6 +492,12 @@ class Router:
             estimate = self.state.estimate(current, now)
             if estimate is not None:
                 eta = self._announceable(conversation, estimate.announced)
+            else:
+                # Nobody serves the line right now: the channel's target is what we promise,
+                # as in the acknowledgement.
+                eta = self.settings.sla.target(
+                    conversation.origin.channel, conversation.priority, FIRST
+                )
         if conversation.assignee_id is not None:
             view = self.state.agents.get(conversation.assignee_id)
             if view is not None:

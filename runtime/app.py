@@ -68,6 +68,15 @@ class Runtime:
         )
         self.ingestor = Ingestor(self.storage.ingest, self.bus, self.policy, self.clock)
         self.service = ConversationService(self.storage.conversations, self.bus, self.clock)
+        self.router = Router(
+            self.storage.routing,
+            self.storage.conversations,
+            self.service,
+            self.bus,
+            self.clock,
+            router_settings(settings),
+            live_chat=self._live_chat,
+        )
         self.adapters: dict[str, ChannelAdapter] = {}
         self.channel_errors: dict[str, str] = {}
         routes: list[web.RouteDef] = []
@@ -80,6 +89,7 @@ class Runtime:
                 visitors=self.storage.visitors,
                 bus=self.bus,
                 clock=self.clock,
+                queue=self.router,
             )
             self.adapters[source_key(webchat.channel, webchat.account)] = webchat
             routes += webchat.routes()
@@ -96,15 +106,6 @@ class Runtime:
                 max_attempts=outbox.max_attempts,
             ),
             concurrency=outbox.concurrency,
-        )
-        self.router = Router(
-            self.storage.routing,
-            self.storage.conversations,
-            self.service,
-            self.bus,
-            self.clock,
-            router_settings(settings),
-            live_chat=self._live_chat,
         )
         self.web_app = build_app(
             WebServices(

@@ -11,11 +11,13 @@ their next resume.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -23,7 +25,7 @@ from bridge.errors import InvalidInput, TextTooLong
 from bridge.events import CustomerTyping
 from bridge.gate import customer_view, public_view
 from bridge.ingest import IngestStopped
-from bridge.model import ThreadRef
+from bridge.model import Conversation, ThreadRef
 from bridge.outbound import Capabilities, OutboundMessage, SentReceipt
 from bridge.ports import (
     Clock,
@@ -32,6 +34,7 @@ from bridge.ports import (
     EventBus,
     Health,
     Ingest,
+    QueueService,
     Subscription,
     VisitorStore,
 )
@@ -79,8 +82,12 @@ class WebchatAdapter:
         visitors: VisitorStore,
         bus: EventBus,
         clock: Clock,
+        queue: QueueService | None = None,
+        status_refresh: float = 5.0,
     ) -> None:
         self._settings = settings
+        self._queue = queue
+        self._status_refresh = status_refresh
         self._ingest = ingest
         self._history = history
         self._visitors = visitors
@@ -118,8 +125,12 @@ class WebchatAdapter:
         if self._running:
             return
         self._subscription = self._bus.subscribe(STATUS_KINDS)
-        statuses = self._hub.follow_status(self._subscription, CHANNEL, self.account, _log_failure)
+        statuses = self._hub.follow_status(
+            self._subscription, CHANNEL, self.account, self._describe, _log_failure
+        )
         self._tasks.spawn(statuses, "status")
+        if self._queue is not None:
+            self._tasks.spawn(self._refresh(), "status-refresh")
         self._running = True
 
     async def stop(self) -> None:
@@ -290,9 +301,29 @@ class WebchatAdapter:
         except Exception as error:
             _log_failure(error, f"reading the status of visitor {client.visitor_id} failed")
             return
-        frame = status_frame(conversation)
-        self._hub.greeted(client, frame)
+        frame = self._describe(conversation) if conversation else status_frame(None)
+        self._hub.greeted(client, frame, conversation)
         await client.write(frame)
+
+    def _describe(self, conversation: Conversation) -> dict[str, Any]:
+        """A status frame, with the router's place in line and expected wait when known."""
+        if self._queue is None:
+            return status_frame(conversation)
+        status = self._queue.status(conversation)
+        return status_frame(
+            conversation,
+            position=status.position,
+            assignee=status.agent_first_name,
+            eta_seconds=status.eta_seconds if status.position is not None else None,
+        )
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(self._status_refresh)
+            try:
+                await self._hub.refresh_statuses(self._describe)
+            except Exception as error:
+                _log_failure(error, "refreshing visitors' places in line failed")
 
     # --- frames from the widget -----------------------------------------------------------
 

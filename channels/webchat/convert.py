@@ -189,11 +189,13 @@ def status_frame(
     *,
     position: int | None = None,
     assignee: str | None = None,
+    eta_seconds: float | None = None,
 ) -> dict[str, Any]:
     """The visitor's conversation state; ``new`` before their first message.
 
-    ``position`` (place in the queue) and ``assignee`` (the agent's name, shown by first name)
-    are filled in by the router when it knows them.
+    ``position`` (place in the queue), ``eta_seconds`` (the expected wait, rounded up to a
+    minute so the widget never shows less than the estimate) and ``assignee`` (the agent's
+    name, shown by first name) come from the router when it knows them.
     """
     frame: dict[str, Any] = {
         "type": "status",
@@ -204,6 +206,8 @@ def status_frame(
         frame["position"] = position
     if assignee is not None:
         frame["assignee"] = first_name(assignee)
+    if eta_seconds is not None:
+        frame["eta_seconds"] = max(60, 60 * -(-int(eta_seconds) // 60))
     return frame
 
 

@@ -26,8 +26,9 @@ from bridge.events import (
     ConversationUpdated,
     MessageAdded,
 )
+from bridge.model import Conversation
 from bridge.ports import Subscription, Visitor
-from channels.webchat.convert import encode_frame, status_frame
+from channels.webchat.convert import encode_frame
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class _Thread:
 
     sockets: set[Socket] = field(default_factory=set)
     last_status: dict[str, Any] | None = None
+    #: The visitor's current conversation as last seen, to refresh its place in line.
+    conversation: Conversation | None = None
 
 
 class Hub:
@@ -134,19 +137,31 @@ class Hub:
         del self._threads[client.visitor_id]
         return True
 
-    def greeted(self, client: Socket, frame: dict[str, Any]) -> None:
+    def greeted(
+        self, client: Socket, frame: dict[str, Any], conversation: Conversation | None
+    ) -> None:
         """Note the status frame a newly connected tab was greeted with, unless the visitor's
         tabs were already told one: the first greeting is the baseline that
         :meth:`push_status` compares with, a later tab's must not overwrite a newer push."""
         thread = self._threads.get(client.visitor_id)
         if thread is not None and thread.last_status is None:
             thread.last_status = frame
+        if thread is not None and thread.conversation is None:
+            thread.conversation = conversation
+
+    async def refresh_statuses(self, describe: Callable[[Conversation], dict[str, Any]]) -> None:
+        """Tell every connected visitor whose place in line or wait changed (the people ahead
+        being served moves everyone's position; no event names each of them)."""
+        for visitor_id, thread in list(self._threads.items()):
+            if thread.conversation is not None and thread.conversation.is_open:
+                await self.push_status(visitor_id, describe(thread.conversation))
 
     async def follow_status(
         self,
         subscription: Subscription,
         channel: str,
         account: str,
+        describe: Callable[[Conversation], dict[str, Any]],
         log_failure: Callable[[BaseException, str], None],
     ) -> None:
         """Push the status of each changed conversation of this channel and account to its
@@ -162,8 +177,11 @@ class Hub:
             origin = conversation.origin
             if origin.channel != channel or origin.account != account:
                 continue
+            thread = self._threads.get(origin.thread_key)
+            if thread is not None:
+                thread.conversation = conversation
             try:
-                await self.push_status(origin.thread_key, status_frame(conversation))
+                await self.push_status(origin.thread_key, describe(conversation))
             except Exception as error:  # a bug must not stop every later status push
                 log_failure(error, f"pushing the status of conversation {conversation.id} failed")
 

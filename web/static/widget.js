@@ -223,6 +223,10 @@
     const parts = [STATES[status.state] || String(status.state)];
     if (status.reference) parts.push(String(status.reference));
     if (status.position != null) parts.push("position " + status.position + " in line");
+    // The server rounds the estimate up to whole minutes: never show less than it expects.
+    if (status.eta_seconds != null) {
+      parts.push("reply in about " + Math.max(1, Math.round(status.eta_seconds / 60)) + " min");
+    }
     if (status.assignee) parts.push("with " + status.assignee);
     if (!connected && session) parts.push("reconnecting\u2026");
     statusLine.textContent = parts.join(" \u00B7 ");
