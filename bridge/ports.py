@@ -272,6 +272,7 @@ class VisitorStore(Protocol):
         token_hash: str,
         expires_at: datetime,
         now: datetime,
+        timezone: str | None = None,
     ) -> Visitor: ...
 
     async def visitor_by_token_hash(self, token_hash: str, now: datetime) -> Visitor | None:

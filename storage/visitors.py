@@ -26,6 +26,7 @@ class SqlVisitors:
         token_hash: str,
         expires_at: datetime,
         now: datetime,
+        timezone: str | None = None,
     ) -> Visitor:
         def work(connection: Connection) -> None:
             customer_id = (
@@ -37,6 +38,7 @@ class SqlVisitors:
                         # Typed into a form, not proven: kept for agents, never used to link
                         # this visitor to another customer's history.
                         "email": email,
+                        "timezone": timezone,
                         "created_at": now,
                         "updated_at": now,
                     },

@@ -207,6 +207,7 @@ class WebchatAdapter:
                 display_name=wanted.name,
                 email=wanted.email,
                 language=wanted.language,
+                timezone=wanted.timezone,
                 token_hash=hash_token(token),
                 expires_at=now + timedelta(days=self._settings.session_ttl_days),
                 now=now,

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bridge.errors import InternalMessageRefused, InvalidInput, TextTooLong
 from bridge.gate import PublicMessage
@@ -33,12 +34,14 @@ MAX_CLIENT_MSG_ID = 100
 MAX_NAME = 100
 MAX_EMAIL = 320  # RFC 3696 errata: 64 for the local part, 1 for "@", 255 for the domain
 MAX_LANGUAGE = 16
+MAX_TIMEZONE = 64
 DEFAULT_NAME = "Visitor"
 
 #: Plausible, not proven: one "@", no spaces, a dot in the domain. The address is stored as
 #: typed and marked unverified; it never links this visitor to another customer's history.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _LANGUAGE = re.compile(r"^[A-Za-z0-9-]+$")
+_TIMEZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$")
 
 
 # --- client frames -----------------------------------------------------------------------
@@ -247,6 +250,7 @@ class SessionRequest:
     name: str
     email: str | None
     language: str | None
+    timezone: str | None = None
 
 
 def parse_session_request(body: bytes, accept_language: str | None) -> SessionRequest:
@@ -285,7 +289,26 @@ def parse_session_request(body: bytes, accept_language: str | None) -> SessionRe
     if not is_language_tag(language):
         language = pick_language(accept_language)
     assert language is None or isinstance(language, str)
-    return SessionRequest(name=name or DEFAULT_NAME, email=email, language=language)
+    # The browser's zone (Intl), so opening hours are told in the visitor's own time; a zone
+    # this server does not know is dropped rather than refused: the chat matters more.
+    timezone = data.get("timezone")
+    if timezone is not None and not is_timezone(timezone):
+        timezone = None
+    return SessionRequest(
+        name=name or DEFAULT_NAME, email=email, language=language, timezone=timezone
+    )
+
+
+def is_timezone(value: object) -> bool:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_TIMEZONE:
+        return False
+    if not _TIMEZONE.match(value):
+        return False
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def is_language_tag(value: object) -> bool:

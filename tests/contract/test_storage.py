@@ -552,6 +552,21 @@ async def test_visitor_tokens_expire_and_slide(storage: Storage, clock: ManualCl
     assert result.conversation.customer_id == visitor.customer_id
 
 
+async def test_a_visitors_time_zone_is_the_customers(storage: Storage, clock: ManualClock) -> None:
+    visitor = await storage.visitors.create_visitor(
+        ThreadRef("webchat", "default", "v-tz"),
+        display_name="Kenji",
+        email=None,
+        language="en",
+        token_hash="z" * 64,
+        expires_at=clock.now() + timedelta(days=1),
+        now=clock.now(),
+        timezone="Asia/Tokyo",
+    )
+    customer = await storage.conversations.get_customer(visitor.customer_id)
+    assert customer.timezone == "Asia/Tokyo"
+
+
 async def test_listing_pages_newest_first(storage: Storage, clock: ManualClock) -> None:
     for n in range(5):
         thread = ThreadRef("webchat", "default", f"v{n}")

@@ -308,3 +308,20 @@ def test_session_response() -> None:
         "expires_at": "2026-01-05T09:00:00+00:00",
         "title": "Support",
     }
+
+
+@pytest.mark.parametrize(
+    ("zone", "kept"),
+    [
+        ("Europe/Lisbon", "Europe/Lisbon"),
+        ("America/Argentina/Buenos_Aires", "America/Argentina/Buenos_Aires"),
+        ("UTC", "UTC"),
+        ("Mars/Olympus_Mons", None),
+        ("../../etc/passwd", None),
+        (42, None),
+        ("", None),
+    ],
+)
+def test_the_browsers_time_zone_is_kept_when_real(zone: object, kept: str | None) -> None:
+    wanted = parse_session_request(json.dumps({"timezone": zone}).encode(), None)
+    assert wanted.timezone == kept

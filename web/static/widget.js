@@ -76,6 +76,14 @@
   const pending = new Map(); // client_msg_id -> element shown as "sending"
   const retryTimers = new Map(); // client_msg_id -> timer of a scheduled resend
 
+  function zoneName() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || undefined;
+    } catch (_) {
+      return undefined;
+    }
+  }
+
   // --- the DOM ---------------------------------------------------------------------------
 
   function el(tag, attrs, text) {
@@ -330,7 +338,11 @@
     const response = await fetch(base + "/webchat/sessions", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ language: navigator.language || undefined }),
+      body: JSON.stringify({
+        language: navigator.language || undefined,
+        // So opening hours are told in the visitor's own time.
+        timezone: zoneName(),
+      }),
     });
     if (!response.ok) throw new Error("session refused: " + response.status);
     const body = await response.json();
