@@ -124,6 +124,8 @@ class Conversation:
     last_message_at: datetime | None = None
     previous_id: int | None = None
     slack_thread: str | None = None
+    #: Bumped by every write, so that of two snapshots the newer is known.
+    version: int = 1
 
     @property
     def reference(self) -> str:

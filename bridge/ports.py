@@ -405,6 +405,8 @@ class RoutingStore(Protocol):
 
     async def agent_loads(self) -> list[AgentLoad]: ...
 
+    async def agent_load(self, agent_id: int) -> AgentLoad: ...
+
     async def assign(
         self, conversation_id: int, agent_id: int, capacity: int, now: datetime
     ) -> tuple[AssignResult, Conversation | None]:
@@ -413,9 +415,17 @@ class RoutingStore(Protocol):
         ...
 
     async def take_next(
-        self, agent_id: int, teams: Sequence[str], tier: int, capacity: int, now: datetime
+        self,
+        agent_id: int,
+        teams: Sequence[str],
+        tier: int,
+        capacity: int,
+        now: datetime,
+        *,
+        by_priority: bool = True,
     ) -> tuple[AssignResult, Conversation | None]:
-        """The head of the agent's queue (across their teams), atomically."""
+        """The head of the agent's queue (across their teams), atomically; ``by_priority``
+        off serves arrival order alone."""
         ...
 
     async def requeue_agent(self, agent_id: int, now: datetime) -> list[Conversation]:

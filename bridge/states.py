@@ -54,6 +54,7 @@ def after_customer_message(
             resolved_at=None,
             last_message_at=at,
             updated_at=at,
+            version=current.version + 1,
         )
         return Continue(reopened, reopened=True)
     if current.status is ConversationStatus.PENDING_CUSTOMER:
@@ -67,6 +68,7 @@ def after_customer_message(
             waiting_since=current.created_at if policy.returning_position == "front" else at,
             last_message_at=at,
             updated_at=at,
+            version=current.version + 1,
         )
         return Continue(returning, reopened=False)
     status = current.status
@@ -77,28 +79,22 @@ def after_customer_message(
         waiting_since=current.waiting_since or at,
         last_message_at=at,
         updated_at=at,
+        version=current.version + 1,
     )
     return Continue(updated, reopened=False)
 
 
 def after_public_agent_reply(current: Conversation, at: datetime) -> Conversation:
     """A public reply answers the customer: they no longer wait, and the first response is
-    recorded once."""
+    recorded once. (An answered conversation nobody holds is not waiting in the live queue
+    either, until the customer writes again.)"""
     return replace(
         current,
         waiting_since=None,
         first_response_at=current.first_response_at or at,
         last_message_at=at,
         updated_at=at,
-    )
-
-
-def started_waiting(before: Conversation | None, after: Conversation) -> bool:
-    """Whether a customer message began a new waiting period (for promise and SLA records)."""
-    return after.waiting_since is not None and (
-        before is None
-        or before.waiting_since is None
-        or after.waiting_since != before.waiting_since
+        version=current.version + 1,
     )
 
 
@@ -106,9 +102,16 @@ def after_status_change(
     current: Conversation, status: ConversationStatus, at: datetime
 ) -> Conversation:
     if status is ConversationStatus.RESOLVED:
-        return replace(current, status=status, resolved_at=at, waiting_since=None, updated_at=at)
+        return replace(
+            current,
+            status=status,
+            resolved_at=at,
+            waiting_since=None,
+            updated_at=at,
+            version=current.version + 1,
+        )
     if status is ConversationStatus.PENDING_CUSTOMER:
-        return replace(current, status=status, updated_at=at)
+        return replace(current, status=status, updated_at=at, version=current.version + 1)
     if current.status is ConversationStatus.RESOLVED:
         # Reopened by an agent: the customer is waiting again.
         return replace(
@@ -117,5 +120,6 @@ def after_status_change(
             resolved_at=None,
             waiting_since=current.waiting_since or at,
             updated_at=at,
+            version=current.version + 1,
         )
-    return replace(current, status=status, updated_at=at)
+    return replace(current, status=status, updated_at=at, version=current.version + 1)

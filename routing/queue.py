@@ -9,9 +9,9 @@ cost a scan: counting rows ahead in the database took 18 ms at the median and 59
 with 100,000 waiting (SQLite, covering index). This replica keeps each partition in a sorted
 list (an order-statistic structure, ``sortedcontainers``), where a position is a bisection.
 It is rebuilt from the store at start and follows committed conversation snapshots from the
-bus; a snapshot older than the one held is ignored, so events from several processes may
-arrive in any order. Taking the head is still decided by the store, atomically; this view
-only answers "where am I" and "who is next".
+bus; a snapshot of an older version than the one held is ignored, so events from several
+processes may arrive in any order. Taking the head is still decided by the store,
+atomically; this view only answers "where am I" and "who is next".
 """
 
 from __future__ import annotations
@@ -53,23 +53,24 @@ class LiveQueue:
         self._strict_priority = strict_priority
         self._lists: dict[Partition, SortedList] = {}
         self._entries: dict[int, Entry] = {}
-        self._removed: dict[int, datetime] = {}
+        self._removed: dict[int, int] = {}  # conversation -> version it left the queue at
 
     # --- following the store --------------------------------------------------------------
 
     def apply(self, conversation: Conversation) -> bool:
         """Take in a committed snapshot; True when the queue changed."""
         held = self._entries.get(conversation.id)
-        if held is not None and conversation.updated_at < held.conversation.updated_at:
+        if held is not None and conversation.version < held.conversation.version:
             return False
         removed_at = self._removed.get(conversation.id)
-        if held is None and removed_at is not None and conversation.updated_at < removed_at:
+        if held is None and removed_at is not None and conversation.version < removed_at:
             return False
         if conversation.status is ConversationStatus.QUEUED and conversation.waiting_since:
             return self._put(conversation)
         if held is None:
+            self._forget(conversation.id, conversation.version)
             return False
-        self._drop(held, conversation.updated_at)
+        self._drop(held, conversation.version)
         return True
 
     def reset(self, conversations: Iterable[Conversation]) -> None:
@@ -98,10 +99,15 @@ class LiveQueue:
         self._removed.pop(conversation.id, None)
         return True
 
-    def _drop(self, held: Entry, at: datetime) -> None:
+    def _drop(self, held: Entry, version: int) -> None:
         self._lists[held.partition].remove(held.key)
         del self._entries[held.conversation.id]
-        self._removed[held.conversation.id] = at
+        self._forget(held.conversation.id, version)
+
+    def _forget(self, conversation_id: int, version: int) -> None:
+        """Remember that this conversation is out of the queue as of ``version``."""
+        self._removed.pop(conversation_id, None)
+        self._removed[conversation_id] = version
         if len(self._removed) > TOMBSTONES:
             for stale in list(self._removed)[: TOMBSTONES // 2]:
                 del self._removed[stale]

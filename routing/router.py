@@ -336,7 +336,12 @@ class Router:
         async with self._lock:
             now = self._clock.now()
             result, taken = await self._store.take_next(
-                agent.id, agent.teams, agent.tier, agent.capacity, now
+                agent.id,
+                agent.teams,
+                agent.tier,
+                agent.capacity,
+                now,
+                by_priority=self.settings.strict_priority,
             )
             if result is AssignResult.FULL:
                 raise Conflict(
@@ -358,9 +363,7 @@ class Router:
         conversation = await self._conversations.get_conversation(conversation_id)
         if conversation.status is ConversationStatus.RESOLVED:
             raise Conflict(f"conversation {conversation_id} is resolved: reopen it first")
-        target = self.state.agents.get(target_id)
-        if target is None:
-            raise InvalidInput(f"no agent {target_id}")
+        target = await self._agent(target_id)
         if conversation.status is not ConversationStatus.QUEUED:
             if not actor.is_supervisor:
                 raise Conflict(f"conversation {conversation_id} is not waiting in the queue")
@@ -383,10 +386,10 @@ class Router:
         async with self._lock:
             now = self._clock.now()
             result, updated = await self._store.assign(
-                conversation.id, target_id, target.agent.capacity, now
+                conversation.id, target_id, target.capacity, now
             )
             if result is AssignResult.FULL:
-                raise Conflict(f"agent {target_id} is at capacity ({target.agent.capacity})")
+                raise Conflict(f"agent {target_id} is at capacity ({target.capacity})")
             if updated is None:
                 raise Conflict(f"conversation {conversation_id} was taken meanwhile")
             self.state.apply(updated, now)
@@ -433,18 +436,35 @@ class Router:
         return await self._conversations.get_conversation(conversation_id)
 
     async def reopen(self, conversation_id: int, actor: Agent) -> Conversation:
+        """Reopen for the agent who asks: theirs at once when they have room (reopening is
+        not taking from the line), else back in the queue."""
         current = await self._conversations.get_conversation(conversation_id)
         if current.status is not ConversationStatus.RESOLVED:
             raise Conflict(f"conversation {conversation_id} is not resolved")
-        moved = await self._store.transfer(
-            conversation_id, current.team, current.tier, self._clock.now(), keep_wait=False
-        )
-        self._apply(moved, self._clock.now())
-        await self._bus.publish([ConversationUpdated(moved, "reopened")])
-        try:
-            return await self.assign(conversation_id, actor)
-        except (Conflict, Forbidden):
-            return moved  # left in the queue: the agent is full, or it is not theirs to take
+        agent = await self._agent(actor.id)
+        async with self._lock:  # no dispatch may hand it to someone else in between
+            now = self._clock.now()
+            moved = await self._store.transfer(
+                conversation_id, current.team, current.tier, now, keep_wait=False
+            )
+            self.state.apply(moved, now)
+            result, taken = await self._store.assign(moved.id, actor.id, agent.capacity, now)
+            final = taken if result is AssignResult.ASSIGNED and taken is not None else moved
+            self.state.apply(final, now)
+        await self._bus.publish([ConversationUpdated(final, "reopened")])
+        if final.status is ConversationStatus.QUEUED:
+            await self.dispatch([partition_of(final)])
+        return final
+
+    async def _agent(self, agent_id: int) -> Agent:
+        """An agent as the store knows it (one added since the router started included)."""
+        view = self.state.agents.get(agent_id)
+        if view is not None:
+            return view.agent
+        found = await self._store.agent_load(agent_id)
+        if found.agent.id not in self.state.agents:
+            self.state.set_agent(found.agent, self.state.load_of(found.agent.id))
+        return found.agent
 
     async def set_presence(self, agent: Agent, presence: Presence) -> Agent:
         updated = await self._store.set_presence(agent.id, presence, self._clock.now())
@@ -473,11 +493,18 @@ class Router:
                         conversation,
                         position,
                         max(0.0, (now - waiting).total_seconds()),
-                        self._announceable(conversation, estimate.announced) if estimate else None,
+                        # Agents see the estimate itself; the cap at the channel's target is
+                        # a promise to customers, and would scramble a mixed-channel line.
+                        estimate.announced if estimate else None,
                     )
                 )
+        strict = self.settings.strict_priority
         items.sort(
-            key=lambda i: (int(i.conversation.priority), i.conversation.waiting_since or now)
+            key=lambda i: (
+                int(i.conversation.priority) if strict else 0,
+                i.conversation.waiting_since or now,
+                i.conversation.id,
+            )
         )
         total = sum(self.state.queue.length(p) for p in partitions)
         return items[:limit], total

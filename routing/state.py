@@ -9,13 +9,15 @@ simulation (``bench/simulate_queue.py``) drives this same class with a fake cloc
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bridge.model import Agent, Conversation, ConversationStatus
 from routing.assignment import AgentView, choose_agent, serving
 from routing.estimates import Estimate, Estimator
 from routing.queue import LiveQueue, Partition, partition_of
+
+VERSIONS_KEPT = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,9 @@ class RoutingState:
         self.estimator = estimator or Estimator()
         self.agents: dict[int, AgentView] = {}
         self.held: dict[int, Held] = {}
+        #: The newest version seen of each recent conversation: an older snapshot (an event
+        #: that raced past a newer write) must change nothing.
+        self._versions: dict[int, int] = {}
 
     # --- following the world --------------------------------------------------------------
 
@@ -52,11 +57,25 @@ class RoutingState:
             load = current.load if current else self._load_of(agent.id)
         self.agents[agent.id] = AgentView(agent, load)
 
+    def load_of(self, agent_id: int) -> int:
+        return self._load_of(agent_id)
+
     def _load_of(self, agent_id: int) -> int:
         return sum(1 for h in self.held.values() if h.agent_id == agent_id)
 
+    def is_stale(self, conversation: Conversation) -> bool:
+        return conversation.version < self._versions.get(conversation.id, 0)
+
     def apply(self, conversation: Conversation, now: datetime) -> Freed | None:
         """Take in a committed snapshot. Returns the slot it freed, if it left one."""
+        if self.is_stale(conversation):
+            return None
+        self._versions.pop(conversation.id, None)
+        self._versions[conversation.id] = conversation.version
+        if len(self._versions) > VERSIONS_KEPT:
+            for old in list(self._versions)[: VERSIONS_KEPT // 2]:
+                if old not in self.held and old not in self.queue:
+                    del self._versions[old]
         self.queue.apply(conversation)
         before = self.held.get(conversation.id)
         holding = (
@@ -74,10 +93,18 @@ class RoutingState:
             freed = Freed(before.agent_id, before.team, seconds)
         if holding:
             assert conversation.assignee_id is not None
+            assigned_at = conversation.assigned_at or now
             self.held[conversation.id] = Held(
-                conversation.assignee_id, conversation.team, conversation.assigned_at or now
+                conversation.assignee_id, conversation.team, assigned_at
             )
             self._adjust(conversation.assignee_id, +1)
+            view = self.agents.get(conversation.assignee_id)
+            last = view.agent.last_assigned_at if view else None
+            if view is not None and (last is None or last < assigned_at):
+                # Who has been idle longest decides ties: keep it current without a reread.
+                self.agents[view.agent.id] = replace(
+                    view, agent=replace(view.agent, last_assigned_at=assigned_at)
+                )
         return freed
 
     def answered(self, conversation_id: int, now: datetime) -> None:

@@ -36,7 +36,7 @@ from bridge.model import (
     Visibility,
 )
 from bridge.ports import ConversationPolicy
-from bridge.states import Open, after_customer_message, started_waiting
+from bridge.states import Open, after_customer_message
 from storage import ingest_sql as sql
 from storage import rows
 from storage.database import Database
@@ -133,6 +133,9 @@ def _ingest(
 
     # 3. Each thread's current conversation.
     current = sql.current_conversations(connection, [m.thread for m in items])
+    # A customer message starts a waiting period unless one is open already (a requeue or a
+    # transfer gives an answered conversation a place in line, not a waiting customer).
+    waiting = sql.open_waits(connection, [c.id for c in current.values()])
 
     planned: list[_Planned] = []
     new_customers: list[_NewCustomer] = []
@@ -174,9 +177,10 @@ def _ingest(
             state.conversation = decision.conversation
             state.changed = True
             plan.reopened = decision.reopened
-            if state.wait is None and started_waiting(before, decision.conversation):
+            if state.wait is None and state.id not in waiting:
                 kind = "first" if before.first_response_at is None else "next"
                 state.wait = (item.received_at, kind)
+                waiting.add(state.id)
         plan.conversation_key = state_of_thread[item.thread]
         plan.snapshot = state.conversation
         state.members.append(index)
@@ -325,6 +329,7 @@ _UPDATED = (
     "resolved_at",
     "last_message_at",
     "updated_at",
+    "version",
 )
 _UPDATE_CONVERSATIONS = (
     update(conversations)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Select, bindparam, select
 
 from bridge.model import Conversation, Message, ThreadRef
 from storage import rows
-from storage.tables import conversations, identities, messages, threads
+from storage.tables import conversations, identities, messages, threads, waits
 
 _LABELLED = [c.label(f"c_{c.name}") for c in conversations.c]
 
@@ -64,8 +64,8 @@ def _owners(size: int) -> Select[Any]:
 
 
 @cache
-def _current(size: int) -> Select[Any]:
-    return (
+def _current(size: int, locking: bool) -> Select[Any]:
+    query = (
         select(conversations)
         .join(threads, threads.c.conversation_id == conversations.c.id)
         .where(
@@ -74,6 +74,9 @@ def _current(size: int) -> Select[Any]:
             threads.c.thread_key.in_(_keys(size)),
         )
     )
+    # On PostgreSQL, lock them: two processes updating one conversation take turns, so
+    # neither overwrites the other's changes (or its version).
+    return query.with_for_update(of=conversations) if locking else query
 
 
 def _grouped(pairs: Iterable[tuple[Any, str]]) -> dict[Any, list[str]]:
@@ -113,6 +116,22 @@ def identity_owners(
     return owners
 
 
+@cache
+def _open_waits(size: int) -> Select[Any]:
+    return select(waits.c.conversation_id).where(
+        waits.c.conversation_id.in_(_keys(size)), waits.c.closed_at.is_(None)
+    )
+
+
+def open_waits(connection: Connection, conversation_ids: Sequence[int]) -> set[int]:
+    """Which of these conversations have a customer waiting for an answer right now."""
+    wanted = list(dict.fromkeys(conversation_ids))
+    if not wanted:
+        return set()
+    rows_ = connection.execute(_open_waits(_size(len(wanted))), _padded(wanted))
+    return {row.conversation_id for row in rows_}
+
+
 def current_conversations(
     connection: Connection, refs: Iterable[ThreadRef]
 ) -> dict[ThreadRef, Conversation]:
@@ -121,7 +140,7 @@ def current_conversations(
     pairs = (((r.channel, r.account), r.thread_key) for r in refs)
     for (channel, account), thread_keys in _grouped(pairs).items():
         params = {"channel": channel, "account": account, **_padded(thread_keys)}
-        statement = _current(_size(len(thread_keys)))
+        statement = _current(_size(len(thread_keys)), connection.dialect.name == "postgresql")
         for row in connection.execute(statement, params).mappings():
             conversation = rows.conversation(row)
             found[conversation.origin] = conversation

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, func, select, update
 
 from bridge.errors import NotFound
-from bridge.model import Agent, Conversation, ConversationStatus, Presence
+from bridge.model import Agent, Conversation, ConversationStatus, Presence, Priority
 from bridge.ports import AgentLoad, AssignResult, OpenWait, WaitRecord
 from storage import rows
 from storage.database import Database
@@ -42,6 +42,7 @@ _ASSIGN = (
         assignee_id=bindparam("aid"),
         assigned_at=bindparam("now"),
         updated_at=bindparam("now"),
+        version=conversations.c.version + 1,
     )
 )
 _TOUCH_AGENT = (
@@ -50,17 +51,24 @@ _TOUCH_AGENT = (
 
 
 @cache
-def _head(locking: bool) -> Select[Any]:
+def _head(locking: bool, by_priority: bool) -> Select[Any]:
+    """The head of one team/tier line; without priority classes, of one class (the caller
+    asks each class and takes the earliest, so the queue's index still serves every call)."""
     query = (
         select(conversations.c.id, *_ORDER[:2])
         .where(
             conversations.c.status == QUEUED,
             conversations.c.team == bindparam("team"),
             conversations.c.tier == bindparam("tier"),
+            # Only customers actually waiting: an answered conversation nobody holds is not
+            # in line (and NULL would sort first on SQLite, last on PostgreSQL).
+            conversations.c.waiting_since.is_not(None),
         )
         .order_by(*_ORDER)
         .limit(1)
     )
+    if not by_priority:
+        query = query.where(conversations.c.priority == bindparam("priority"))
     return query.with_for_update(skip_locked=True) if locking else query
 
 
@@ -115,6 +123,15 @@ class SqlRouting:
 
         return await self._db.run_read(work)
 
+    async def agent_load(self, agent_id: int) -> AgentLoad:
+        def work(connection: Connection) -> AgentLoad:
+            row = connection.execute(_AGENT, {"id": agent_id}).mappings().first()
+            if row is None:
+                raise NotFound(f"no agent {agent_id}")
+            return AgentLoad(rows.agent(row), int(connection.scalar(_LOAD, {"id": agent_id}) or 0))
+
+        return await self._db.run_read(work)
+
     # --- assignment -----------------------------------------------------------------------
 
     async def assign(
@@ -128,21 +145,36 @@ class SqlRouting:
         return await self._db.run_write(work)
 
     async def take_next(
-        self, agent_id: int, teams: Sequence[str], tier: int, capacity: int, now: datetime
+        self,
+        agent_id: int,
+        teams: Sequence[str],
+        tier: int,
+        capacity: int,
+        now: datetime,
+        *,
+        by_priority: bool = True,
     ) -> tuple[AssignResult, Conversation | None]:
         locking = not self._db.is_sqlite
+        classes = [None] if by_priority else [int(p) for p in Priority]
 
         def work(connection: Connection) -> tuple[AssignResult, Conversation | None]:
             if not _has_room(connection, agent_id, capacity):
                 return AssignResult.FULL, None
             heads = []
             for team in teams:
-                head = connection.execute(_head(locking), {"team": team, "tier": tier}).first()
-                if head is not None:
-                    heads.append(head)
+                for priority in classes:
+                    params = {"team": team, "tier": tier, "priority": priority}
+                    head = connection.execute(_head(locking, by_priority), params).first()
+                    if head is not None:
+                        heads.append(head)
             if not heads:
                 return AssignResult.TAKEN, None
-            best = min(heads, key=lambda h: (h.priority, h.waiting_since, h.id))
+            order = (
+                (lambda h: (h.priority, h.waiting_since, h.id))
+                if by_priority
+                else (lambda h: (h.waiting_since, h.id))
+            )
+            best = min(heads, key=order)
             return _assign(connection, best.id, agent_id, now)
 
         return await self._db.run_write(work)
@@ -165,6 +197,7 @@ class SqlRouting:
                     # when the agent had answered everything.
                     "waiting_since": conversation.waiting_since or now,
                     "updated_at": now,
+                    "version": conversations.c.version + 1,
                 }
                 connection.execute(
                     update(conversations)
@@ -208,6 +241,7 @@ class SqlRouting:
                     waiting_since=waiting_since,
                     resolved_at=None,
                     updated_at=now,
+                    version=conversations.c.version + 1,
                 )
             )
             return _reload(connection, conversation_id)
@@ -232,7 +266,11 @@ class SqlRouting:
                     conversations.c.status == ASSIGNED,
                     conversations.c.waiting_since.is_(None),
                 )
-                .values(status=ConversationStatus.PENDING_CUSTOMER.value, updated_at=now)
+                .values(
+                    status=ConversationStatus.PENDING_CUSTOMER.value,
+                    updated_at=now,
+                    version=conversations.c.version + 1,
+                )
             )
             return _reload(connection, conversation_id) if changed.rowcount else None
 

@@ -48,6 +48,7 @@ def conversation(row: Row) -> Conversation:
         last_message_at=row["last_message_at"],
         previous_id=row["previous_id"],
         slack_thread=row["slack_thread"],
+        version=row["version"],
     )
 
 
@@ -73,6 +74,7 @@ def conversation_values(c: Conversation) -> dict[str, Any]:
         "slack_thread": c.slack_thread,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
+        "version": c.version,
     }
 
 

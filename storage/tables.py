@@ -127,6 +127,10 @@ conversations = Table(
     Column("slack_thread", String(128)),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Bumped by every write: readers that follow snapshots from events (the router, other
+    # processes) keep the newest and drop stale ones, which timestamps cannot order within
+    # one clock tick.
+    Column("version", Integer, nullable=False, server_default="1"),
     Index("ix_conversations_status_id", "status", "id"),
     Index("ix_conversations_assignee_status", "assignee_id", "status"),
     Index("ix_conversations_thread", "channel", "account", "thread_key"),

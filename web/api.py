@@ -60,9 +60,7 @@ class TokenCache:
         self._entries[token_hash] = (time.monotonic() + self._ttl, agent)
 
 
-def auth_middleware(services: WebServices, cache: TokenCache | None = None) -> Any:
-    known = cache or TokenCache()
-
+def auth_middleware(services: WebServices, known: TokenCache) -> Any:
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
@@ -106,8 +104,9 @@ def conversation_id(request: web.Request) -> int:
 
 
 class AgentApi:
-    def __init__(self, services: WebServices) -> None:
+    def __init__(self, services: WebServices, tokens: TokenCache) -> None:
         self._services = services
+        self._tokens = tokens
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -140,8 +139,8 @@ class AgentApi:
         assignee_id = (
             current_agent(request).id if assignee == "me" else int_param(request, "assignee")
         )
-        limit = int_param(request, "limit", 50) or 50
-        if not 1 <= limit <= MAX_PAGE:
+        limit = int_param(request, "limit", 50)
+        if limit is None or not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
         page = await self._services.conversations.list_conversations(
             status=status, assignee_id=assignee_id, before=int_param(request, "before"), limit=limit
@@ -202,8 +201,8 @@ class AgentApi:
 
     async def queue(self, request: web.Request) -> web.Response:
         tier = int_param(request, "tier")
-        limit = int_param(request, "limit", 100) or 100
-        if not 1 <= limit <= 1000:
+        limit = int_param(request, "limit", 100)
+        if limit is None or not 1 <= limit <= 1000:
             raise InvalidInput("limit must be between 1 and 1000")
         items, total = self._services.queue.queue(
             team=request.query.get("team") or None, tier=tier, limit=limit
@@ -284,11 +283,14 @@ class AgentApi:
             choices = ", ".join(p.value for p in Presence)
             raise InvalidInput(f'"presence" must be one of {choices}') from None
         agent = await self._services.queue.set_presence(current_agent(request), presence)
+        token = bearer_token(request)
+        if token is not None:
+            self._tokens.put(hash_token(token), agent)  # the caller sees its own change at once
         return web.json_response(agent_json(agent))
 
     async def stats(self, request: web.Request) -> web.Response:
-        hours = int_param(request, "hours", 24) or 24
-        if not 1 <= hours <= 24 * 90:
+        hours = int_param(request, "hours", 24)
+        if hours is None or not 1 <= hours <= 24 * 90:
             raise InvalidInput("hours must be between 1 and 2160")
         since = self._services.clock.now() - timedelta(hours=hours)
         return web.json_response(await self._services.queue.stats(since))

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from web.access_log import AccessLogger
-from web.api import AgentApi, auth_middleware
+from web.api import AgentApi, TokenCache, auth_middleware
 from web.errors import error_middleware
 from web.health import Health
 from web.pages import Pages
@@ -32,12 +32,13 @@ def build_app(
     channel_routes: Iterable[web.RouteDef] = (),
     max_body_bytes: int = 1_048_576,
 ) -> web.Application:
+    tokens = TokenCache()
     app = web.Application(
-        middlewares=[security_headers, error_middleware, auth_middleware(services)],
+        middlewares=[security_headers, error_middleware, auth_middleware(services, tokens)],
         client_max_size=max_body_bytes,
     )
     app.add_routes(Health(services).routes())
-    app.add_routes(AgentApi(services).routes())
+    app.add_routes(AgentApi(services, tokens).routes())
     app.add_routes(EventStream(services).routes())
     app.add_routes(Pages(services).routes())
     app.add_routes(list(channel_routes))

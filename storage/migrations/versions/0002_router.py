@@ -22,6 +22,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("timezone", sa.String(length=64), nullable=True))
     with op.batch_alter_table("conversations") as batch:
         batch.add_column(sa.Column("assigned_at", UTCDateTime(), nullable=True))
+        batch.add_column(
+            sa.Column("version", sa.Integer(), nullable=False, server_default="1")
+        )
     op.create_index(
         "ix_conversations_queue",
         "conversations",
@@ -61,6 +64,7 @@ def downgrade() -> None:
     op.drop_table("waits")
     op.drop_index("ix_conversations_queue", table_name="conversations")
     with op.batch_alter_table("conversations") as batch:
+        batch.drop_column("version")
         batch.drop_column("assigned_at")
     with op.batch_alter_table("customers") as batch:
         batch.drop_column("timezone")
