@@ -250,10 +250,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--hours", type=float, default=6.0)
     parser.add_argument("--warmup", type=int, default=20, help="first customers not scored")
+    parser.add_argument(
+        "--reply-spread",
+        type=float,
+        default=0.3,
+        help="lognormal sigma of one agent's reply times around their own typical time",
+    )
     args = parser.parse_args()
     results = []
     everyone: list[Customer] = []
     for n, scenario in enumerate(SCENARIOS):
+        scenario = replace(scenario, response_sigma=args.reply_spread)
         customers = Simulation(scenario, args.hours, args.seed + n).run()
         everyone += customers[args.warmup :]
         results.append({"scenario": scenario.name, **score(customers, args.warmup)})
@@ -262,6 +269,7 @@ def main() -> None:
         {
             "benchmark": "simulate_queue",
             "hours_per_scenario": args.hours,
+            "reply_spread": args.reply_spread,
             "seed": args.seed,
             "scenarios": results,
             "overall": overall,

@@ -145,57 +145,58 @@ class Estimator:
         *,
         team: str,
         position: int,
-        free_slots: int,
-        busy_elapsed: Sequence[float],
+        free_slots: Sequence[int],
+        busy: Sequence[tuple[float, int]],
         agent_id: int | None = None,
     ) -> Estimate | None:
-        """The wait for the customer at ``position`` (1-based; 0 when an agent already has
-        the conversation, ``agent_id``), or None when nobody serves the partition."""
-        slots = free_slots + len(busy_elapsed)
-        if slots <= 0 and agent_id is None:
+        """The wait for the customer at ``position`` (1-based; 0 when ``agent_id`` already
+        has the conversation), or None when nobody serves the partition.
+
+        ``free_slots`` lists the agent of each free slot; ``busy`` the elapsed seconds and the
+        agent of each occupied one. Knowing whose slot frees up lets the simulation draw that
+        agent's own reply time, which varies far less than the team's mix.
+        """
+        if not free_slots and not busy and agent_id is None:
             return None
         handling = self.handling(team)
-        response = self._response_of(team, agent_id)
-        k = position - free_slots
+        k = position - len(free_slots)
         if k <= 0:
+            # Assigned at once: to the holder, or to the first free slot's agent.
+            who = agent_id if agent_id is not None else (free_slots[0] if free_slots else None)
+            response = self._response_of(team, who)
             draws = sorted(response.draw(self._rng) for _ in range(self._samples))
             return Estimate(_at(draws, 0.5), _at(draws, self.quantile), assigned_at_once=True)
         if k > SIMULATE_UP_TO:
-            return self._approximate(k, slots, handling, response)
+            slots = len(free_slots) + len(busy)
+            return self._approximate(k, slots, handling, self.response(team))
         draws = sorted(
-            self._one_wait(k, free_slots, busy_elapsed, handling) + response.draw(self._rng)
-            for _ in range(self._samples)
+            self._one_wait(k, team, free_slots, busy, handling)[k - 1] for _ in range(self._samples)
         )
         return Estimate(_at(draws, 0.5), _at(draws, self.quantile), assigned_at_once=False)
 
     def line(
-        self, *, team: str, count: int, free_slots: int, busy_elapsed: Sequence[float]
+        self,
+        *,
+        team: str,
+        count: int,
+        free_slots: Sequence[int],
+        busy: Sequence[tuple[float, int]],
     ) -> list[Estimate | None]:
         """Estimates for positions 1..count of one line, from one simulation of its frees
         (a queue page shows every position; simulating each alone would cost count times)."""
-        slots = free_slots + len(busy_elapsed)
-        if slots <= 0 or count <= 0:
+        if (not free_slots and not busy) or count <= 0:
             return [None] * max(0, count)
         handling = self.handling(team)
-        response = self.response(team)
-        queued = max(0, min(count - free_slots, SIMULATE_UP_TO))
+        free = len(free_slots)
+        queued = max(0, min(count - free, SIMULATE_UP_TO))
         samples = max(50, self._samples // 2)
-        runs: list[list[float]] = []
-        for _ in range(samples):
-            frees = [handling.draw_remaining(e, self._rng) for e in busy_elapsed]
-            frees += [handling.draw(self._rng) for _ in range(free_slots)]
-            heapq.heapify(frees)
-            moments = []
-            for _ in range(queued):
-                moment = heapq.heappop(frees)
-                heapq.heappush(frees, moment + handling.draw(self._rng))
-                moments.append(moment + response.draw(self._rng))
-            runs.append(moments)
+        runs = [self._one_wait(queued, team, free_slots, busy, handling) for _ in range(samples)]
         estimates: list[Estimate | None] = []
-        at_once = sorted(response.draw(self._rng) for _ in range(samples))
         for position in range(1, count + 1):
-            k = position - free_slots
+            k = position - free
             if k <= 0:
+                response = self._response_of(team, free_slots[position - 1])
+                at_once = sorted(response.draw(self._rng) for _ in range(samples))
                 estimates.append(
                     Estimate(_at(at_once, 0.5), _at(at_once, self.quantile), assigned_at_once=True)
                 )
@@ -203,22 +204,31 @@ class Estimator:
                 draws = sorted(run[k - 1] for run in runs)
                 estimates.append(Estimate(_at(draws, 0.5), _at(draws, self.quantile), False))
             else:
-                estimates.append(self._approximate(k, slots, handling, response))
+                slots = free + len(busy)
+                estimates.append(self._approximate(k, slots, handling, self.response(team)))
         return estimates
 
     def _one_wait(
-        self, k: int, free_slots: int, busy_elapsed: Sequence[float], handling: Reservoir
-    ) -> float:
+        self,
+        k: int,
+        team: str,
+        free_slots: Sequence[int],
+        busy: Sequence[tuple[float, int]],
+        handling: Reservoir,
+    ) -> list[float]:
+        """One simulated future: when each of the next ``k`` customers in line (after those
+        taking the free slots) gets their first reply."""
         rng = self._rng
-        frees = [handling.draw_remaining(e, rng) for e in busy_elapsed]
-        # Free slots right now are taken by the first ``free_slots`` in line at once.
-        frees += [handling.draw(rng) for _ in range(free_slots)]
+        frees = [(handling.draw_remaining(e, rng), agent) for e, agent in busy]
+        # Free slots right now are taken by the first ones in line at once.
+        frees += [(handling.draw(rng), agent) for agent in free_slots]
         heapq.heapify(frees)
-        moment = 0.0
+        replies = []
         for _ in range(k):
-            moment = heapq.heappop(frees)
-            heapq.heappush(frees, moment + handling.draw(rng))
-        return moment
+            moment, agent = heapq.heappop(frees)
+            heapq.heappush(frees, (moment + handling.draw(rng), agent))
+            replies.append(moment + self._response_of(team, agent).draw(rng))
+        return replies
 
     def _approximate(
         self, k: int, slots: int, handling: Reservoir, response: Reservoir

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bridge.model import Agent, Conversation, ConversationStatus
 from routing.assignment import AgentView, choose_agent, serving
-from routing.estimates import Estimate, Estimator
+from routing.estimates import SIMULATE_UP_TO, Estimate, Estimator
 from routing.queue import LiveQueue, Partition, partition_of
 
 VERSIONS_KEPT = 200_000
+LINE_TTL = 1.0  # seconds
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +42,20 @@ class Freed:
 
 
 class RoutingState:
-    def __init__(self, estimator: Estimator | None = None, *, strict_priority: bool = True) -> None:
+    def __init__(
+        self,
+        estimator: Estimator | None = None,
+        *,
+        strict_priority: bool = True,
+        line_ttl: float = LINE_TTL,
+    ) -> None:
         self.queue = LiveQueue(strict_priority=strict_priority)
         self.estimator = estimator or Estimator()
+        self.line_ttl = line_ttl
+        #: Each line's estimates, one simulation for every position, reused for ``line_ttl``
+        #: seconds: status lines, acknowledgements and delay checks all read them, and one
+        #: simulation per call would cost tens of milliseconds each near the head of a line.
+        self._lines: dict[Partition, tuple[datetime, list[Estimate | None]]] = {}
         self.agents: dict[int, AgentView] = {}
         self.held: dict[int, Held] = {}
         #: The newest version seen of each recent conversation: an older snapshot (an event
@@ -145,21 +158,41 @@ class RoutingState:
                 pairs.append((conversation, chosen.agent))
         return pairs
 
-    def _capacity(self, partition: Partition, now: datetime) -> tuple[int, list[float]]:
+    def _slots(
+        self, partition: Partition, now: datetime
+    ) -> tuple[list[int], list[tuple[float, int]]]:
+        """The partition's free slots (each as its agent) and occupied ones (elapsed, agent)."""
         agents = serving(self.agents.values(), partition)
         ids = {a.agent.id for a in agents}
         busy = [
-            (now - h.assigned_at).total_seconds() for h in self.held.values() if h.agent_id in ids
+            ((now - h.assigned_at).total_seconds(), h.agent_id)
+            for h in self.held.values()
+            if h.agent_id in ids
         ]
-        return sum(a.free for a in agents), busy
+        # Free slots in the order the router hands them out: least loaded, longest idle first.
+        free: list[int] = []
+        for view in sorted(
+            agents, key=lambda a: (a.load, a.agent.last_assigned_at or _NEVER, a.agent.id)
+        ):
+            free += [view.agent.id] * view.free
+        return free, busy
 
     def line_estimates(
         self, partition: Partition, count: int, now: datetime
     ) -> list[Estimate | None]:
-        free, busy = self._capacity(partition, now)
-        return self.estimator.line(
-            team=partition[0], count=count, free_slots=free, busy_elapsed=busy
-        )
+        cached = self._lines.get(partition)
+        if (
+            cached is not None
+            and 0 <= (now - cached[0]).total_seconds() < self.line_ttl
+            and count <= len(cached[1])
+        ):
+            return cached[1][:count]
+        free, busy = self._slots(partition, now)
+        # Simulate as far as it is worth it; past that the estimator approximates per call.
+        span = max(count, min(self.queue.length(partition), SIMULATE_UP_TO + len(free)))
+        line = self.estimator.line(team=partition[0], count=span, free_slots=free, busy=busy)
+        self._lines[partition] = (now, line)
+        return line[:count]
 
     def estimate(self, conversation: Conversation, now: datetime) -> Estimate | None:
         """The wait of a queued conversation, or of one just assigned (position 1)."""
@@ -167,11 +200,13 @@ class RoutingState:
         # Already with an agent: only their reply is left to wait for.
         holder = self.held.get(conversation.id)
         position = 0 if holder else (self.queue.position(conversation.id) or 1)
-        free, busy = self._capacity(partition, now)
+        if holder is None and position <= SIMULATE_UP_TO:
+            return self.line_estimates(partition, position, now)[position - 1]
+        free, busy = self._slots(partition, now)
         return self.estimator.estimate(
             team=conversation.team,
             position=position,
             free_slots=free,
-            busy_elapsed=busy,
+            busy=busy,
             agent_id=holder.agent_id if holder else None,
         )

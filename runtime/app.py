@@ -23,6 +23,7 @@ from bridge.dispatcher import Dispatcher, RetryPolicy
 from bridge.ingest import Ingestor
 from bridge.model import source_key
 from bridge.ports import ChannelAdapter, Clock, ComponentState, ConversationPolicy, Health
+from bridge.tasks import TaskGroup
 from channels.webchat.adapter import WebchatAdapter
 from config.loader import ConfigError
 from config.schema import Settings
@@ -38,6 +39,7 @@ from web.services import WebServices
 log = logging.getLogger(__name__)
 
 READINESS_TIMEOUT = 2.0
+CHECKPOINT_SECONDS = 5.0
 
 
 class Runtime:
@@ -123,6 +125,15 @@ class Runtime:
             max_body_bytes=settings.server.max_body_bytes,
         )
         self._started = False
+        self._maintenance = TaskGroup("maintenance")
+
+    async def _checkpoints(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            try:
+                await self.storage.database.checkpoint()
+            except Exception:
+                log.exception("the database checkpoint failed; retrying later")
 
     async def start(self) -> None:
         await self.storage.prepare(auto_migrate=self.settings.storage.auto_migrate)
@@ -136,6 +147,7 @@ class Runtime:
                 log.exception("channel %s failed to start; the others keep running", name)
         await self.dispatcher.start()
         await self.router.start()
+        self._maintenance.spawn(self._checkpoints(), "checkpoints")
         self._started = True
         log.info(
             "bridge started: storage %s, channels %s",
@@ -150,6 +162,7 @@ class Runtime:
         self._started = False
         timeout = self.settings.server.shutdown_timeout
         await self.router.stop()
+        await self._maintenance.cancel_all()
         await self.ingestor.stop(timeout)
         await self.dispatcher.stop(timeout)
         for name, adapter in self.adapters.items():

@@ -44,6 +44,10 @@ _ASSIGN = (
         updated_at=bindparam("now"),
         version=conversations.c.version + 1,
     )
+    .returning(*conversations.c)
+)
+_ROOM = select(agents.c.id, _LOAD.scalar_subquery().label("load")).where(
+    agents.c.id == bindparam("id")
 )
 _TOUCH_AGENT = (
     update(agents).where(agents.c.id == bindparam("aid")).values(last_assigned_at=bindparam("now"))
@@ -371,21 +375,34 @@ class SqlRouting:
 
 
 def _has_room(connection: Connection, agent_id: int, capacity: int) -> bool:
-    locking = connection.dialect.name == "postgresql"
-    agent = connection.execute(_AGENT_LOCKED if locking else _AGENT, {"id": agent_id}).first()
-    if agent is None:
+    if connection.dialect.name == "postgresql":
+        # Lock the agent's row first, so assignments to one agent take turns across
+        # processes; then count in a statement of its own. (A count inside the locking
+        # statement would read the snapshot taken before the wait for the lock, and miss the
+        # assignment that the holder of the lock just committed: READ COMMITTED takes a
+        # fresh snapshot per statement, not per lock.)
+        if connection.execute(_AGENT_LOCKED, {"id": agent_id}).first() is None:
+            raise NotFound(f"no agent {agent_id}")
+        return int(connection.scalar(_LOAD, {"id": agent_id}) or 0) < capacity
+    # SQLite has one writer at a time: the agent and its load in one statement.
+    row = connection.execute(_ROOM, {"id": agent_id}).first()
+    if row is None:
         raise NotFound(f"no agent {agent_id}")
-    return int(connection.scalar(_LOAD, {"id": agent_id}) or 0) < capacity
+    return int(row.load or 0) < capacity
 
 
 def _assign(
     connection: Connection, conversation_id: int, agent_id: int, now: datetime
 ) -> tuple[AssignResult, Conversation | None]:
-    changed = connection.execute(_ASSIGN, {"cid": conversation_id, "aid": agent_id, "now": now})
-    if not changed.rowcount:
+    row = (
+        connection.execute(_ASSIGN, {"cid": conversation_id, "aid": agent_id, "now": now})
+        .mappings()
+        .first()
+    )
+    if row is None:
         return AssignResult.TAKEN, None
     connection.execute(_TOUCH_AGENT, {"aid": agent_id, "now": now})
-    return AssignResult.ASSIGNED, _reload(connection, conversation_id)
+    return AssignResult.ASSIGNED, rows.conversation(row)
 
 
 def _reload(connection: Connection, conversation_id: int) -> Conversation:

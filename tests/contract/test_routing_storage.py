@@ -298,6 +298,43 @@ async def test_take_next_serves_the_head_across_the_agents_teams_within_their_ti
     assert await status_of(storage, other_team.id) is ConversationStatus.QUEUED
 
 
+async def test_take_next_without_priority_classes_serves_arrival_order(
+    storage: Storage, clock: ManualClock
+) -> None:
+    start = clock.now()
+    urgent = await open_conversation(
+        storage, clock, "u", priority=Priority.URGENT, at=start + timedelta(seconds=60)
+    )
+    normal = await open_conversation(storage, clock, "n", at=start)
+    billing = await open_conversation(
+        storage, clock, "b", team="billing", priority=Priority.LOW, at=start + timedelta(seconds=30)
+    )
+    bea = await add_agent(storage, clock, "Bea", teams=("support", "billing"))
+    taken = []
+    for _ in range(3):
+        _, conversation = await storage.routing.take_next(
+            bea.id, bea.teams, 1, 6, clock.now(), by_priority=False
+        )
+        assert conversation is not None
+        taken.append(conversation.id)
+    assert taken == [normal.id, billing.id, urgent.id]
+
+
+async def test_take_next_skips_answered_conversations_nobody_holds(
+    storage: Storage, clock: ManualClock
+) -> None:
+    answered = await open_conversation(storage, clock, "a", at=clock.now() - timedelta(hours=1))
+    await agent_replies(storage, clock, answered.id)  # answered from the queue: nobody waits
+    waiting = await open_conversation(storage, clock, "w")
+    bea = await add_agent(storage, clock, "Bea")
+    result, taken = await storage.routing.take_next(bea.id, bea.teams, 1, 6, clock.now())
+    assert result is ASSIGNED
+    assert taken is not None
+    assert taken.id == waiting.id
+    assert await storage.routing.take_next(bea.id, bea.teams, 1, 6, clock.now()) == (TAKEN, None)
+    assert await status_of(storage, answered.id) is ConversationStatus.QUEUED
+
+
 async def test_take_next_on_an_empty_queue_is_taken_with_nothing(
     storage: Storage, clock: ManualClock
 ) -> None:

@@ -583,7 +583,9 @@ async def test_listing_pages_newest_first(storage: Storage, clock: ManualClock) 
     assert queued.items == ()
 
 
-async def test_ping(storage: Storage) -> None:
+async def test_ping_and_checkpoint(storage: Storage, clock: ManualClock) -> None:
+    await ingest(storage, clock, inbound("m1", at=clock.now()))
+    await storage.database.checkpoint()  # SQLite: WAL back into the file; PostgreSQL: nothing
     await storage.database.ping()
     assert await storage.database.run_read(lambda c: c.execute(text("SELECT 1")).scalar()) == 1
 
