@@ -113,10 +113,9 @@ class Database:
     async def checkpoint(self) -> None:
         """Copy the SQLite write-ahead log back into the database without blocking writers
         (a no-op on PostgreSQL). Run every few seconds by the runtime."""
-        if self.is_sqlite:
-            await self.run_read(
-                lambda connection: connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            )
+        if self._read_engine is not None and self.is_sqlite:
+            engine = self._read_engine
+            await self._in_thread(self._readers, lambda: _checkpoint(engine))
 
     async def ping(self) -> None:
         await self.run_read(lambda connection: connection.execute(text("SELECT 1")).scalar())
@@ -131,6 +130,19 @@ class Database:
         for engine in (self._write_engine, self._read_engine):
             if engine is not None:
                 engine.dispose()
+
+
+def _checkpoint(engine: Engine) -> None:
+    # Outside any transaction (the connection is in autocommit): a checkpoint run inside one
+    # could not pass that transaction's own snapshot.
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        cursor.fetchall()
+        cursor.close()
+    finally:
+        raw.close()
 
 
 def _transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
