@@ -148,6 +148,28 @@ class Dispatcher:
             self._in_flight.clear()
         self._running = False
 
+    async def report_failure(self, source: str, external_id: str, reason: str) -> bool:
+        """A platform reported after the fact that a sent message did not arrive (an email
+        bounce): the delivery is marked failed and agents are told."""
+        delivery = await self._outbox.fail_by_external(
+            source, external_id, reason[:2000], self._clock.now()
+        )
+        if delivery is None:
+            return False
+        log.warning("delivery %d reported failed by %s", delivery.id, source)
+        await self._bus.publish(
+            [
+                DeliveryFailed(
+                    delivery.id,
+                    delivery.message_id,
+                    delivery.conversation_id,
+                    DeliveryState.FAILED,
+                    reason[:2000],
+                )
+            ]
+        )
+        return True
+
     def state(self) -> ComponentState:
         if not self._running:
             return ComponentState(Health.STOPPED)
@@ -237,6 +259,13 @@ class Dispatcher:
                 error=f"channel {delivery.destination.source} is not running",
                 next_attempt_at=self._later(self._retry.no_adapter_delay),
             )
+        if delivery.edit_of is not None and claimed.edit_of_external_id is None:
+            return SendOutcome(
+                delivery.id,
+                "failed",
+                attempts,
+                error="the original message was never delivered, so there is nothing to edit",
+            )
         try:
             out = OutboundMessage(
                 delivery_id=delivery.id,
@@ -245,6 +274,7 @@ class Dispatcher:
                 message=public_view(claimed.message),
                 attempt=attempts + 1,
                 reply_to_external_id=claimed.reply_to_external_id,
+                edit_of_external_id=claimed.edit_of_external_id,
             )
         except InternalMessageRefused as error:
             log.critical("delivery %d refused by the gate: %s", delivery.id, error)

@@ -35,6 +35,12 @@ class TextTooLong(InvalidInput):
     code = "text_too_long"
 
 
+class FileTooLarge(InvalidInput):
+    """A file above the configured size limit."""
+
+    code = "file_too_large"
+
+
 class NotFound(BridgeError):
     code = "not_found"
 

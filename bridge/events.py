@@ -39,6 +39,24 @@ class MessageAdded(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class MessageEdited(Event):
+    """A message's text changed (a customer's edit, or an agent's); its history is kept."""
+
+    kind: ClassVar[str] = "message.edited"
+    message: Message
+    conversation: Conversation
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRetracted(Event):
+    """A held reply was withdrawn before it reached the customer."""
+
+    kind: ClassVar[str] = "message.retracted"
+    message: Message
+    conversation: Conversation
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationOpened(Event):
     kind: ClassVar[str] = "conversation.opened"
     conversation: Conversation

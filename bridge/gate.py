@@ -17,12 +17,21 @@ an internal message, as a last line of defence.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from bridge.errors import InternalMessageRefused
-from bridge.model import Attachment, Author, Conversation, Message, ThreadRef, Visibility
+from bridge.model import (
+    Attachment,
+    Author,
+    Conversation,
+    Delivery,
+    DeliveryState,
+    Message,
+    ThreadRef,
+    Visibility,
+)
 
 _SEAL = object()
 
@@ -55,6 +64,8 @@ class PlannedDelivery:
     conversation_id: int
     destination: ThreadRef
     idempotency_key: str
+    #: An edit: the sent delivery whose platform message changes to the message's new text.
+    edit_of: int | None = None
     _seal: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -63,9 +74,11 @@ class PlannedDelivery:
 
 
 def public_view(message: Message) -> PublicMessage:
-    """The customer-facing form of ``message``; refuses an internal one."""
+    """The customer-facing form of ``message``; refuses an internal or withdrawn one."""
     if message.visibility is not Visibility.PUBLIC:
         raise InternalMessageRefused(f"message {message.id} is internal")
+    if message.retracted:
+        raise InternalMessageRefused(f"message {message.id} was withdrawn before it went out")
     return PublicMessage(
         id=message.id,
         conversation_id=message.conversation_id,
@@ -81,8 +94,11 @@ def public_view(message: Message) -> PublicMessage:
 
 
 def customer_view(messages: Iterable[Message]) -> tuple[PublicMessage, ...]:
-    """A history as the customer may see it: internal notes are left out."""
-    return tuple(public_view(m) for m in messages if m.visibility is Visibility.PUBLIC)
+    """A history as the customer may see it: internal notes and withdrawn replies are left
+    out."""
+    return tuple(
+        public_view(m) for m in messages if m.visibility is Visibility.PUBLIC and not m.retracted
+    )
 
 
 def plan_deliveries(message: Message, conversation: Conversation) -> tuple[PlannedDelivery, ...]:
@@ -107,3 +123,34 @@ def plan_deliveries(message: Message, conversation: Conversation) -> tuple[Plann
             _seal=_SEAL,
         ),
     )
+
+
+def plan_edits(
+    message: Message, sent: Iterable[Delivery], editable: Callable[[ThreadRef], bool]
+) -> tuple[PlannedDelivery, ...]:
+    """Edit deliveries for an agent's change to a public message already sent: one per sent
+    delivery whose channel can edit what it sent. A delivery not sent yet needs none: it goes
+    out with the new text."""
+    if message.visibility is not Visibility.PUBLIC or message.retracted:
+        raise InternalMessageRefused(f"message {message.id} is not public; nothing to edit")
+    planned = []
+    for delivery in sent:
+        if delivery.message_id != message.id:
+            raise ValueError("the delivery belongs to another message")
+        # Sent, or being sent now (its edit queues behind it and learns its platform id).
+        in_flight = delivery.state in (DeliveryState.SENT, DeliveryState.PENDING)
+        if not in_flight or delivery.edit_of is not None:
+            continue
+        if not editable(delivery.destination):
+            continue
+        planned.append(
+            PlannedDelivery(
+                message_id=message.id,
+                conversation_id=message.conversation_id,
+                destination=delivery.destination,
+                idempotency_key=f"{delivery.idempotency_key}:edit{len(message.edits)}",
+                edit_of=delivery.id,
+                _seal=_SEAL,
+            )
+        )
+    return tuple(planned)

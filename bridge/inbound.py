@@ -51,6 +51,21 @@ class InboundMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class InboundEdit:
+    """A customer changed a message they had sent (``external_id`` within ``source``)."""
+
+    source: str
+    external_id: str
+    text: str
+    edited_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.edited_at.tzinfo is None:
+            raise InvalidInput("edited_at must be timezone-aware")
+        check_body(self.text, ())
+
+
+@dataclass(frozen=True, slots=True)
 class IngestResult:
     message: Message
     conversation: Conversation

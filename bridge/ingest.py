@@ -18,9 +18,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bridge.errors import BridgeError
-from bridge.events import ConversationOpened, ConversationReopened, Event, MessageAdded
-from bridge.inbound import InboundMessage, IngestResult
-from bridge.ports import Clock, ComponentState, ConversationPolicy, EventBus, Health, IngestStore
+from bridge.events import (
+    ConversationOpened,
+    ConversationReopened,
+    Event,
+    MessageAdded,
+    MessageEdited,
+)
+from bridge.inbound import InboundEdit, InboundMessage, IngestResult
+from bridge.model import Message
+from bridge.ports import (
+    Clock,
+    ComponentState,
+    ConversationPolicy,
+    CustomerEdits,
+    EventBus,
+    Health,
+    IngestStore,
+)
 from bridge.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -67,8 +82,10 @@ class Ingestor:
         *,
         max_batch: int = 512,
         max_queue: int = 20_000,
+        edits: CustomerEdits | None = None,
     ) -> None:
         self._store = store
+        self._edits = edits
         self._bus = bus
         self._policy = policy
         self._clock = clock
@@ -115,6 +132,37 @@ class Ingestor:
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(message, future))
         return await future
+
+    async def edit(self, edit: InboundEdit) -> Message | None:
+        """Apply a customer's edit; None when the edited message is unknown.
+
+        The message may still be queued here when its edit arrives right behind it, so an
+        unknown id is looked up once more after the queue has been written.
+        """
+        if not self._accepting:
+            raise IngestStopped("the bridge is shutting down")
+        if self._edits is None:
+            raise RuntimeError("this pipeline was built without an edit store")
+        found = await self._edits.edit_by_external(
+            edit.source, edit.external_id, edit.text, self._clock.now()
+        )
+        if found is None and (not self._queue.empty() or not self._idle.is_set()):
+            await self._flushed()
+            found = await self._edits.edit_by_external(
+                edit.source, edit.external_id, edit.text, self._clock.now()
+            )
+        if found is None:
+            log.info("edit of unknown message %s in %s ignored", edit.external_id, edit.source)
+            return None
+        message, conversation = found
+        log.info("message %d edited by the customer", message.id)
+        await self._bus.publish([MessageEdited(message, conversation)])
+        return message
+
+    async def _flushed(self) -> None:
+        while not self._queue.empty() or not self._idle.is_set():
+            await self._idle.wait()
+            await asyncio.sleep(0)
 
     async def _writer(self) -> None:
         while True:

@@ -39,6 +39,7 @@ class DeliveryState(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # a permanent error: the platform refused it; agents are told
     DEAD = "dead"  # transient errors until the retry budget ran out; agents are told
+    CANCELLED = "cancelled"  # a held reply withdrawn before it went out
 
 
 class Role(StrEnum):
@@ -167,6 +168,8 @@ class Message:
     reply_to_id: int | None = None
     edited: bool = False
     edits: tuple[MessageEdit, ...] = field(default=(), compare=False)
+    #: A held reply withdrawn before it went out: agents still see it, customers never.
+    retracted: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -189,6 +192,8 @@ class Delivery:
     external_id: str | None = None
     last_error: str | None = None
     sent_at: datetime | None = None
+    #: Set on an edit delivery: the delivery whose platform message it changes.
+    edit_of: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,9 @@ class OutboundMessage:
     message: PublicMessage
     attempt: int
     reply_to_external_id: str | None = None
+    #: Set for an agent's edit of a message already sent: the platform id of what to change
+    #: so that it shows ``message.text``.
+    edit_of_external_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

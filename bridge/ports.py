@@ -15,9 +15,10 @@ from typing import Any, Literal, Protocol
 
 from bridge.events import Event
 from bridge.gate import PlannedDelivery
-from bridge.inbound import InboundMessage, IngestResult
+from bridge.inbound import InboundEdit, InboundMessage, IngestResult
 from bridge.model import (
     Agent,
+    Attachment,
     Author,
     Conversation,
     ConversationStatus,
@@ -101,6 +102,11 @@ class NewAgentMessage:
     #: The caller's id for this request (an ``Idempotency-Key``); a repeat returns the first
     #: message instead of writing a second one.
     client_key: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    #: The customer message this answers (channels that can quote it, do).
+    reply_to_id: int | None = None
+    #: Hold the deliveries until then (a reply from Slack can still be withdrawn or edited).
+    send_after: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +172,45 @@ class ConversationStore(Protocol):
         overwrite silently). An unchanged text records nothing."""
         ...
 
+    async def edit_public(
+        self,
+        message_id: int,
+        text: str,
+        now: datetime,
+        plan: PlanEdits,
+    ) -> tuple[Message, Conversation, tuple[Delivery, ...]]:
+        """An agent's edit: the new text, plus the gate's edit deliveries for what was already
+        sent (none when the text did not change)."""
+        ...
+
+    async def edit_by_external(
+        self, source: str, external_id: str, text: str, now: datetime
+    ) -> tuple[Message, Conversation] | None:
+        """A customer's edit of the message the platform knows as ``external_id``."""
+        ...
+
+    async def retract(self, message_id: int, now: datetime) -> tuple[Message, bool]:
+        """Withdraw a held reply: cancel its deliveries if none has gone out or is going out.
+        The flag says whether it was withdrawn (False: too late, it was sent)."""
+        ...
+
+    async def get_message(self, message_id: int) -> Message: ...
+
+    async def message_by_external(self, source: str, external_id: str) -> Message | None: ...
+
+    async def messages_after(self, after_id: int, limit: int) -> list[Message]:
+        """Messages of every conversation after ``after_id``, notes included, oldest first
+        (for agent-side mirrors catching up after a restart)."""
+        ...
+
+
+class PlanEdits(Protocol):
+    """The gate's :func:`bridge.gate.plan_edits`, bound to which destinations can edit."""
+
+    def __call__(
+        self, message: Message, sent: Sequence[Delivery]
+    ) -> tuple[PlannedDelivery, ...]: ...
+
 
 class PlanDeliveries(Protocol):
     """The gate's signature, passed into the store so the store never invents deliveries."""
@@ -176,10 +221,13 @@ class PlanDeliveries(Protocol):
 
 
 class CustomerHistory(Protocol):
-    async def thread_messages(self, thread: ThreadRef, after_id: int, limit: int) -> list[Message]:
+    async def thread_messages(
+        self, thread: ThreadRef, after_id: int, limit: int, *, now: datetime
+    ) -> list[Message]:
         """Messages of every conversation on ``thread`` after ``after_id``, oldest first.
 
-        Internal notes are left out by the query; callers still pass the result through
+        Internal notes, withdrawn replies and replies still held back (until ``now``) are
+        left out by the query; callers still pass the result through
         :func:`bridge.gate.customer_view`.
         """
         ...
@@ -194,6 +242,8 @@ class Claimed:
     delivery: Delivery
     message: Message
     reply_to_external_id: str | None = None
+    #: For an edit delivery: the platform's id of the message to change.
+    edit_of_external_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +274,12 @@ class OutboxStore(Protocol):
 
     async def next_due_at(self) -> datetime | None: ...
 
+    async def fail_by_external(
+        self, source: str, external_id: str, reason: str, now: datetime
+    ) -> Delivery | None:
+        """Mark the sent delivery the platform knows as ``external_id`` failed (a bounce)."""
+        ...
+
     async def pending_count(self, now: datetime, owner: str) -> int:
         """Deliveries due now that ``owner`` could send: unleased, or leased by ``owner``
         (for draining on shutdown)."""
@@ -248,6 +304,10 @@ class AgentStore(Protocol):
     async def agent_by_token_hash(self, token_hash: str) -> Agent | None: ...
 
     async def get_agent(self, agent_id: int) -> Agent: ...
+
+    async def agent_by_slack_user(self, slack_user_id: str) -> Agent | None: ...
+
+    async def agent_by_email(self, email: str) -> Agent | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +346,49 @@ class VisitorStore(Protocol):
 
 class Database(Protocol):
     async def ping(self) -> None: ...
+
+
+class CursorStore(Protocol):
+    """Where a channel remembers how far it has read (a polling offset, an IMAP UID)."""
+
+    async def get_cursor(self, source: str, name: str) -> str | None: ...
+
+    async def set_cursor(self, source: str, name: str, value: str, now: datetime) -> None: ...
+
+
+class LinkStore(Protocol):
+    """A channel's own key-value mappings (a Slack thread per conversation, the Message-IDs
+    of an email thread), kept apart per channel account and kind."""
+
+    async def put_links(
+        self, source: str, kind: str, pairs: Sequence[tuple[str, str]], now: datetime
+    ) -> None:
+        """Insert or replace each (key, value)."""
+        ...
+
+    async def get_links(self, source: str, kind: str, keys: Sequence[str]) -> dict[str, str]: ...
+
+
+class FileStore(Protocol):
+    """Attachment bytes, kept outside the database."""
+
+    @property
+    def max_bytes(self) -> int: ...
+
+    async def save(self, data: bytes, *, name: str, content_type: str) -> Attachment:
+        """Store ``data``; raises :class:`bridge.errors.FileTooLarge` above ``max_bytes``."""
+        ...
+
+    async def read(self, storage_key: str) -> bytes:
+        """The bytes of a stored file; raises :class:`bridge.errors.NotFound`."""
+        ...
+
+
+class DeliveryFeedback(Protocol):
+    async def report_failure(self, source: str, external_id: str, reason: str) -> bool:
+        """A platform said later that a sent message did not arrive (an email bounce): mark
+        the delivery failed and tell agents. False when no such delivery is known."""
+        ...
 
 
 # --- bus ---------------------------------------------------------------------------------
@@ -342,11 +445,22 @@ class ChannelAdapter(Protocol):
     def state(self) -> ComponentState: ...
 
 
+class CustomerEdits(Protocol):
+    async def edit_by_external(
+        self, source: str, external_id: str, text: str, now: datetime
+    ) -> tuple[Message, Conversation] | None: ...
+
+
 class Ingest(Protocol):
     """The pipeline's entry, as adapters see it (:class:`bridge.ingest.Ingestor`)."""
 
     async def ingest(self, message: InboundMessage) -> IngestResult:
         """Store one customer message; returns only once it is committed."""
+        ...
+
+    async def edit(self, edit: InboundEdit) -> Message | None:
+        """Apply a customer's edit to the stored message, keeping its history; None when the
+        message is unknown (it was never stored, so there is nothing to edit)."""
         ...
 
 

@@ -19,6 +19,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from channels.email.settings import EmailSettings
+from channels.slack.settings import SlackSettings
+from channels.telegram.settings import TelegramSettings
 from channels.webchat.settings import WebchatSettings
 from routing.hours import HoursSettings
 from routing.texts import Texts
@@ -57,6 +60,10 @@ class StorageSettings(Section):
     auto_migrate: bool = False
     sqlite_synchronous: Literal["normal", "full"] = "normal"
     pool_size: int = Field(default=10, gt=0, le=200)
+    #: Where attachments are kept, named by their SHA-256 (shared by all processes).
+    files_dir: Path = Path("var/files")
+    #: Largest attachment accepted, in bytes.
+    max_file_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -163,6 +170,9 @@ class OutboxSettings(Section):
 
 class ChannelsSettings(Section):
     webchat: WebchatSettings = WebchatSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    slack: SlackSettings = SlackSettings()
+    email: EmailSettings = EmailSettings()
 
 
 class Settings(BaseSettings):

@@ -14,14 +14,16 @@ import os
 import secrets
 import socket
 from datetime import timedelta
+from pathlib import Path
 
 from aiohttp import web
 
 from bridge.clock import SystemClock
 from bridge.conversations import ConversationService
+from bridge.deps import ChannelDeps
 from bridge.dispatcher import Dispatcher, RetryPolicy
 from bridge.ingest import Ingestor
-from bridge.model import source_key
+from bridge.model import ThreadRef, source_key
 from bridge.ports import ChannelAdapter, Clock, ComponentState, ConversationPolicy, Health
 from bridge.tasks import TaskGroup
 from channels.webchat.adapter import WebchatAdapter
@@ -31,7 +33,11 @@ from routing.hours import BusinessHours
 from routing.router import Router, RouterSettings
 from routing.sla import SlaPolicy
 from routing.texts import Texts
+from runtime.email import build_email
+from runtime.slack import build_slack
+from runtime.telegram import build_telegram
 from storage.bus import InProcessBus
+from storage.files import LocalFileStore
 from storage.store import Storage
 from web.app import build_app
 from web.services import WebServices
@@ -68,8 +74,19 @@ class Runtime:
             default_team=settings.routing.default_team,
             returning_position=settings.routing.returning_position,
         )
-        self.ingestor = Ingestor(self.storage.ingest, self.bus, self.policy, self.clock)
-        self.service = ConversationService(self.storage.conversations, self.bus, self.clock)
+        self.ingestor = Ingestor(
+            self.storage.ingest,
+            self.bus,
+            self.policy,
+            self.clock,
+            edits=self.storage.conversations,
+        )
+        self.service = ConversationService(
+            self.storage.conversations, self.bus, self.clock, can_edit=self._can_edit
+        )
+        self.files = LocalFileStore(
+            Path(settings.storage.files_dir), settings.storage.max_file_bytes
+        )
         self.router = Router(
             self.storage.routing,
             self.storage.conversations,
@@ -96,7 +113,7 @@ class Runtime:
             self.adapters[source_key(webchat.channel, webchat.account)] = webchat
             routes += webchat.routes()
         outbox = settings.outbox
-        self.dispatcher = Dispatcher(
+        self.dispatcher: Dispatcher = Dispatcher(
             self.storage.outbox,
             self.adapters,
             self.bus,
@@ -109,6 +126,31 @@ class Runtime:
             ),
             concurrency=outbox.concurrency,
         )
+        deps = ChannelDeps(
+            ingest=self.ingestor,
+            history=self.storage.conversations,
+            conversations=self.storage.conversations,
+            service=self.service,
+            queue=self.router,
+            agents=self.storage.agents,
+            cursors=self.storage.cursors,
+            links=self.storage.links,
+            files=self.files,
+            feedback=self.dispatcher,
+            bus=self.bus,
+            clock=self.clock,
+            public_url=settings.public_url,
+            var_dir=Path(settings.storage.files_dir).parent,
+        )
+        channels = settings.channels
+        for channel in (
+            build_telegram(channels.telegram, deps),
+            build_slack(channels.slack, deps),
+            build_email(channels.email, deps),
+        ):
+            if channel is not None:
+                self.adapters[source_key(channel.channel, channel.account)] = channel
+                routes += channel.routes()
         self.web_app = build_app(
             WebServices(
                 conversations=self.storage.conversations,
@@ -118,6 +160,7 @@ class Runtime:
                 clock=self.clock,
                 readiness=self.readiness,
                 queue=self.router,
+                files=self.files,
                 title=webchat_settings.title,
                 webchat_enabled=webchat_settings.enabled,
             ),
@@ -173,6 +216,10 @@ class Runtime:
         await self.bus.stop()
         await self.storage.close()
         log.info("bridge stopped")
+
+    def _can_edit(self, destination: ThreadRef) -> bool:
+        adapter = self.adapters.get(destination.source)
+        return adapter is not None and adapter.capabilities.edits
 
     def _live_chat(self, source: str) -> bool:
         adapter = self.adapters.get(source)

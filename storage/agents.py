@@ -54,3 +54,13 @@ class SqlAgents:
         if row is None:
             raise NotFound(f"no agent {agent_id}")
         return rows.agent(row)
+
+    async def agent_by_slack_user(self, slack_user_id: str) -> Agent | None:
+        query = select(agents).where(agents.c.slack_user_id == slack_user_id)
+        row = await self._db.run_read(lambda c: c.execute(query).mappings().first())
+        return rows.agent(row) if row else None
+
+    async def agent_by_email(self, email: str) -> Agent | None:
+        query = select(agents).where(agents.c.email == email.lower())
+        row = await self._db.run_read(lambda c: c.execute(query).mappings().first())
+        return rows.agent(row) if row else None

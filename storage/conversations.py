@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, false, insert, or_, select, update
 
 from bridge.errors import NotFound
 from bridge.gate import PlannedDelivery
@@ -27,6 +27,7 @@ from bridge.ports import (
     DeliveryView,
     NewAgentMessage,
     PlanDeliveries,
+    PlanEdits,
     PostedMessage,
 )
 from bridge.states import after_public_agent_reply, after_status_change
@@ -194,7 +195,9 @@ class SqlConversations:
 
     # --- customer-facing reads (only public rows; callers still pass them through the gate)
 
-    async def thread_messages(self, thread: ThreadRef, after_id: int, limit: int) -> list[Message]:
+    async def thread_messages(
+        self, thread: ThreadRef, after_id: int, limit: int, *, now: datetime
+    ) -> list[Message]:
         query = (
             select(messages)
             .join(conversations, conversations.c.id == messages.c.conversation_id)
@@ -203,6 +206,14 @@ class SqlConversations:
                 conversations.c.account == thread.account,
                 conversations.c.thread_key == thread.thread_key,
                 messages.c.visibility == Visibility.PUBLIC.value,
+                messages.c.retracted.is_(false()),
+                # A reply still held can be withdrawn, so it is not history until it goes out.
+                ~exists().where(
+                    deliveries.c.message_id == messages.c.id,
+                    deliveries.c.state == DeliveryState.PENDING.value,
+                    deliveries.c.attempts == 0,
+                    deliveries.c.next_attempt_at > now,
+                ),
                 messages.c.id > after_id,
             )
             .order_by(messages.c.id)
@@ -238,6 +249,101 @@ class SqlConversations:
 
     async def edit_message(self, message_id: int, text: str, now: datetime) -> Message:
         return await self._db.run_write(lambda c: _edit_message(c, message_id, text, now))
+
+    async def edit_public(
+        self, message_id: int, text: str, now: datetime, plan: PlanEdits
+    ) -> tuple[Message, Conversation, tuple[Delivery, ...]]:
+        def work(connection: Connection) -> tuple[Message, Conversation, tuple[Delivery, ...]]:
+            before = connection.execute(_MESSAGE, {"id": message_id}).mappings().first()
+            if before is None:
+                raise NotFound(f"no message {message_id}")
+            message = _edit_message(connection, message_id, text, now)
+            conversation = _conversation(connection, message.conversation_id)
+            if before["text"] == text or not message.is_public:
+                return message, conversation, ()
+            # Sent, or claimed for sending right now; an unclaimed one goes out with the new text.
+            sent = [
+                rows.delivery(r)
+                for r in connection.execute(_DELIVERIES_OF_MESSAGE, {"id": message_id}).mappings()
+                if r["state"] == DeliveryState.SENT.value
+                or (r["state"] == DeliveryState.PENDING.value and _leased(r["lease_until"], now))
+            ]
+            created = _insert_deliveries(connection, plan(message, sent), now)
+            return message, conversation, tuple(created)
+
+        return await self._db.run_write(work)
+
+    async def edit_by_external(
+        self, source: str, external_id: str, text: str, now: datetime
+    ) -> tuple[Message, Conversation] | None:
+        def work(connection: Connection) -> tuple[Message, Conversation] | None:
+            row = connection.execute(_REPEAT, {"source": source, "key": external_id}).first()
+            if row is None:
+                return None
+            message = _edit_message(connection, row.id, text, now)
+            return message, _conversation(connection, message.conversation_id)
+
+        return await self._db.run_write(work)
+
+    async def retract(self, message_id: int, now: datetime) -> tuple[Message, bool]:
+        def work(connection: Connection) -> tuple[Message, bool]:
+            row = connection.execute(_MESSAGE, {"id": message_id}).mappings().first()
+            if row is None:
+                raise NotFound(f"no message {message_id}")
+            # Too late once any delivery went out or is being sent under a lease.
+            busy = connection.execute(
+                select(deliveries.c.id).where(
+                    deliveries.c.message_id == message_id,
+                    or_(
+                        deliveries.c.state != DeliveryState.PENDING.value,
+                        deliveries.c.lease_until >= now,
+                    ),
+                    deliveries.c.state != DeliveryState.CANCELLED.value,
+                )
+            ).first()
+            if busy is not None:
+                return rows.message(row), False
+            connection.execute(
+                update(deliveries)
+                .where(deliveries.c.message_id == message_id)
+                .values(state=DeliveryState.CANCELLED.value, updated_at=now)
+            )
+            connection.execute(
+                update(messages).where(messages.c.id == message_id).values(retracted=True)
+            )
+            fresh = connection.execute(_MESSAGE, {"id": message_id}).mappings().one()
+            return rows.message(fresh), True
+
+        return await self._db.run_write(work)
+
+    async def get_message(self, message_id: int) -> Message:
+        def work(connection: Connection) -> Message:
+            row = connection.execute(_MESSAGE, {"id": message_id}).mappings().first()
+            if row is None:
+                raise NotFound(f"no message {message_id}")
+            edits = [
+                MessageEdit(e["previous_text"], e["edited_at"])
+                for e in connection.execute(_EDITS_OF_MESSAGE, {"id": message_id}).mappings()
+            ]
+            return rows.message(row, edits)
+
+        return await self._db.run_read(work)
+
+    async def message_by_external(self, source: str, external_id: str) -> Message | None:
+        def work(connection: Connection) -> Message | None:
+            row = connection.execute(_REPEAT, {"source": source, "key": external_id})
+            found = row.mappings().first()
+            return rows.message(found) if found else None
+
+        return await self._db.run_read(work)
+
+    async def messages_after(self, after_id: int, limit: int) -> list[Message]:
+        query = (
+            select(messages).where(messages.c.id > after_id).order_by(messages.c.id).limit(limit)
+        )
+        return await self._db.run_read(
+            lambda c: [rows.message(r) for r in c.execute(query).mappings()]
+        )
 
     async def set_status(
         self, conversation_id: int, status: ConversationStatus, now: datetime
@@ -290,8 +396,10 @@ def _post_message(
         text=new.text,
         created_at=now,
         author_id=new.author_id,
+        attachments=new.attachments,
         source=source if new.client_key is not None else None,
         external_id=new.client_key,
+        reply_to_id=new.reply_to_id,
     )
     connection.execute(
         _INSERT_MESSAGE,
@@ -303,17 +411,19 @@ def _post_message(
             "author_name": message.author_name,
             "visibility": message.visibility.value,
             "text": message.text,
-            "attachments": None,
+            "attachments": rows.attachments_json(message.attachments),
             "source": message.source,
             "external_id": message.external_id,
-            "reply_to_id": None,
+            "reply_to_id": message.reply_to_id,
             "edited": False,
             "created_at": now,
         },
     )
     created: list[Delivery] = []
     if message.is_public:
-        created = _insert_deliveries(connection, plan(message, conversation), now)
+        created = _insert_deliveries(
+            connection, plan(message, conversation), now, send_after=new.send_after
+        )
         if new.author is Author.AGENT:
             conversation = after_public_agent_reply(conversation, now)
             _save(connection, conversation)
@@ -353,7 +463,11 @@ def _repeat(connection: Connection, source: str, key: str) -> PostedMessage | No
 
 
 def _insert_deliveries(
-    connection: Connection, planned: Sequence[PlannedDelivery], now: datetime
+    connection: Connection,
+    planned: Sequence[PlannedDelivery],
+    now: datetime,
+    *,
+    send_after: datetime | None = None,
 ) -> list[Delivery]:
     values = []
     for item in planned:
@@ -370,10 +484,12 @@ def _insert_deliveries(
                 "thread_key": item.destination.thread_key,
                 "state": DeliveryState.PENDING.value,
                 "attempts": 0,
-                "next_attempt_at": now,
+                "next_attempt_at": max(now, send_after) if send_after else now,
                 "idempotency_key": item.idempotency_key,
                 "created_at": now,
                 "updated_at": now,
+                "operation": "edit" if item.edit_of is not None else "send",
+                "edit_of": item.edit_of,
             }
         )
     if not values:
@@ -386,3 +502,7 @@ def _insert_deliveries(
         rows.delivery({**row, "external_id": None, "last_error": None, "sent_at": None})
         for row in values
     ]
+
+
+def _leased(lease_until: datetime | None, now: datetime) -> bool:
+    return lease_until is not None and rows.as_utc(lease_until) >= now

@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.expression import Exists
 
-from bridge.model import DeliveryState
+from bridge.model import Delivery, DeliveryState
 from bridge.ports import Claimed, SendOutcome
 from storage import rows
 from storage.database import Database
@@ -27,6 +27,8 @@ from storage.tables import deliveries, messages
 
 PENDING = DeliveryState.PENDING.value
 _earlier = aliased(deliveries)
+_original = aliased(deliveries)  # the delivery an edit changes
+_answered = aliased(messages)  # the customer message a reply answers
 
 
 def _earlier_pending() -> Exists:
@@ -49,8 +51,16 @@ class SqlOutbox:
             return []
         message_columns = [c.label(f"m_{c.name}") for c in messages.c]
         query = (
-            select(deliveries, *message_columns)
+            select(
+                deliveries,
+                *message_columns,
+                _original.c.external_id.label("x_edit_of_external_id"),
+                _answered.c.source.label("x_reply_source"),
+                _answered.c.external_id.label("x_reply_external_id"),
+            )
             .join(messages, messages.c.id == deliveries.c.message_id)
+            .outerjoin(_original, _original.c.id == deliveries.c.edit_of)
+            .outerjoin(_answered, _answered.c.id == messages.c.reply_to_id)
             .where(
                 deliveries.c.state == PENDING,
                 deliveries.c.next_attempt_at <= now,
@@ -77,8 +87,47 @@ class SqlOutbox:
         claimed = []
         for row in found:
             message = rows.message({c.name: row[f"m_{c.name}"] for c in messages.c})
-            claimed.append(Claimed(rows.delivery(row), message))
+            delivery = rows.delivery(row)
+            # Quote the answered message only where the platform knows it: its own channel.
+            same_channel = row["x_reply_source"] == delivery.destination.source
+            claimed.append(
+                Claimed(
+                    delivery,
+                    message,
+                    reply_to_external_id=row["x_reply_external_id"] if same_channel else None,
+                    edit_of_external_id=row["x_edit_of_external_id"],
+                )
+            )
         return claimed
+
+    async def fail_by_external(
+        self, source: str, external_id: str, reason: str, now: datetime
+    ) -> Delivery | None:
+        channel, _, account = source.partition(":")
+
+        def work(connection: Connection) -> Delivery | None:
+            row = (
+                connection.execute(
+                    select(deliveries).where(
+                        deliveries.c.channel == channel,
+                        deliveries.c.account == account,
+                        deliveries.c.external_id == external_id,
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row["id"])
+                .values(state=DeliveryState.FAILED.value, last_error=reason, updated_at=now)
+            )
+            fresh = connection.execute(select(deliveries).where(deliveries.c.id == row["id"]))
+            return rows.delivery(fresh.mappings().one())
+
+        return await self._db.run_write(work)
 
     async def record(self, outcomes: Sequence[SendOutcome], now: datetime) -> None:
         if not outcomes:

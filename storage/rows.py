@@ -117,6 +117,7 @@ def message(row: Row, edits: Iterable[MessageEdit] = ()) -> Message:
         reply_to_id=row["reply_to_id"],
         edited=bool(row["edited"]),
         edits=tuple(edits),
+        retracted=bool(row["retracted"]),
     )
 
 
@@ -134,6 +135,7 @@ def delivery(row: Row) -> Delivery:
         external_id=row["external_id"],
         last_error=row["last_error"],
         sent_at=row["sent_at"],
+        edit_of=row["edit_of"],
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storage.agents import SqlAgents
+from storage.channels import SqlCursors, SqlLinks
 from storage.conversations import SqlConversations
 from storage.database import Database
 from storage.ingest import SqlIngest
@@ -23,6 +24,8 @@ class Storage:
     agents: SqlAgents
     visitors: SqlVisitors
     routing: SqlRouting
+    cursors: SqlCursors
+    links: SqlLinks
 
     @classmethod
     def open(cls, url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = 10) -> Storage:
@@ -36,6 +39,8 @@ class Storage:
             agents=SqlAgents(database),
             visitors=SqlVisitors(database),
             routing=SqlRouting(database),
+            cursors=SqlCursors(database),
+            links=SqlLinks(database),
         )
 
     async def prepare(self, *, auto_migrate: bool) -> None:

@@ -191,6 +191,9 @@ messages = Table(
     Column("reply_to_id", Id, ForeignKey("messages.id")),
     Column("edited", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # A held reply withdrawn before it went out (deleted in Slack within the hold window):
+    # kept for agents, left out of everything a customer sees.
+    Column("retracted", Boolean, nullable=False, default=False, server_default="0"),
     UniqueConstraint("source", "external_id"),
     Index("ix_messages_conversation_id_id", "conversation_id", "id"),
 )
@@ -224,9 +227,37 @@ deliveries = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime()),
+    # "send", or "edit": change what an earlier delivery (``edit_of``) put on the platform.
+    Column("operation", String(8), nullable=False, default="send", server_default="send"),
+    Column("edit_of", Id),
     # The claim query walks pending rows per conversation in id order.
     Index("ix_deliveries_state_conversation_id_id", "state", "conversation_id", "id"),
     Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    # Bounces name the Message-ID we sent: find its delivery without a scan.
+    Index("ix_deliveries_external_id", "external_id"),
+)
+
+# How far a channel has read: a Telegram polling offset, an IMAP mailbox's UIDVALIDITY and
+# last UID. Advanced only after what was read is committed.
+channel_cursors = Table(
+    "channel_cursors",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# A channel's own mappings that must survive restarts (matterbridge kept these in memory and
+# lost edits on restart): Slack thread per conversation, email Message-IDs per thread.
+channel_links = Table(
+    "channel_links",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 templates = Table(

@@ -20,6 +20,9 @@ class Sent:
     message_id: int
     attempt: int
     at: float
+    edit_of: str | None = None
+    reply_to: str | None = None
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass
@@ -71,6 +74,9 @@ class RecordingAdapter:
                     out.message.id,
                     out.attempt,
                     loop.time(),
+                    out.edit_of_external_id,
+                    out.reply_to_external_id,
+                    tuple(a.name for a in out.message.attachments),
                 )
             )
         self.delivered.set()

@@ -50,7 +50,10 @@ class Running:
 
 def test_settings(tmp_path: Path, **sections: Any) -> Settings:
     values: dict[str, Any] = {
-        "storage": {"database_url": f"sqlite+aiosqlite:///{tmp_path}/bridge.db"},
+        "storage": {
+            "database_url": f"sqlite+aiosqlite:///{tmp_path}/bridge.db",
+            "files_dir": str(tmp_path / "files"),
+        },
         "outbox": {"retry_initial": 0.01, "retry_max": 0.1},
         "server": {"shutdown_timeout": 5.0},
     }

@@ -14,10 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.errors import InvalidInput, Unauthorized
+from bridge.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from bridge.model import Agent, ConversationStatus, Presence
 from bridge.tokens import hash_token
 from web.errors import json_object
+from web.files import attachments_from
 from web.serialize import agent_json, conversation_json, customer_json, message_json
 from web.services import WebServices
 
@@ -114,6 +115,8 @@ class AgentApi:
             web.get("/api/conversations", self.list_conversations),
             web.get(r"/api/conversations/{id}", self.get_conversation),
             web.post(r"/api/conversations/{id}/messages", self.post_message),
+            web.patch(r"/api/conversations/{id}/messages/{message}", self.edit_message),
+            web.post(r"/api/conversations/{id}/messages/{message}/retract", self.retract),
             web.post(r"/api/conversations/{id}/resolve", self.resolve),
             web.post(r"/api/conversations/{id}/assign", self.assign),
             web.post(r"/api/conversations/{id}/escalate", self.escalate),
@@ -174,12 +177,18 @@ class AgentApi:
         key = request.headers.get("Idempotency-Key")
         if key is not None and not 0 < len(key) <= 200:
             raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
+        reply_to = data.get("reply_to_id")
+        if reply_to is not None and (not isinstance(reply_to, int) or isinstance(reply_to, bool)):
+            raise InvalidInput('"reply_to_id" must be a message id')
+        attachments = await attachments_from(data.get("attachments"), self._services.files)
         posted = await self._services.service.reply(
             conversation_id(request),
             current_agent(request),
             text,
             internal=internal,
             client_key=key,
+            attachments=attachments,
+            reply_to_id=reply_to,
         )
         body = {
             "message": message_json(posted.message),
@@ -190,6 +199,32 @@ class AgentApi:
             ],
         }
         return web.json_response(body, status=200 if posted.duplicate else 201)
+
+    async def edit_message(self, request: web.Request) -> web.Response:
+        data = await json_object(request)
+        text = data.get("text")
+        if not isinstance(text, str):
+            raise InvalidInput('"text" must be a string')
+        message = await self._owned_message(request)
+        edited = await self._services.service.edit(message, current_agent(request), text)
+        return web.json_response(message_json(edited))
+
+    async def retract(self, request: web.Request) -> web.Response:
+        message = await self._owned_message(request)
+        withdrawn = await self._services.service.retract(message, current_agent(request))
+        if not withdrawn:
+            raise Conflict("too late: the message was already sent")
+        return web.json_response({"retracted": True})
+
+    async def _owned_message(self, request: web.Request) -> int:
+        """The message id of the path, checked to belong to the path's conversation."""
+        raw = request.match_info["message"]
+        if not raw.isdigit():
+            raise InvalidInput(f"message id must be an integer, got {raw!r}")
+        message = await self._services.conversations.get_message(int(raw))
+        if message.conversation_id != conversation_id(request):
+            raise NotFound(f"no message {raw} in this conversation")
+        return message.id
 
     async def resolve(self, request: web.Request) -> web.Response:
         conversation = await self._services.service.resolve(

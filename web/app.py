@@ -10,6 +10,7 @@ from aiohttp import web
 from web.access_log import AccessLogger
 from web.api import AgentApi, TokenCache, auth_middleware
 from web.errors import error_middleware
+from web.files import FileRoutes
 from web.health import Health
 from web.pages import Pages
 from web.services import WebServices
@@ -39,6 +40,7 @@ def build_app(
     )
     app.add_routes(Health(services).routes())
     app.add_routes(AgentApi(services, tokens).routes())
+    app.add_routes(FileRoutes(services.files).routes())
     app.add_routes(EventStream(services).routes())
     app.add_routes(Pages(services).routes())
     app.add_routes(list(channel_routes))

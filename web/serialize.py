@@ -37,7 +37,13 @@ def conversation_json(c: Conversation) -> dict[str, Any]:
 
 
 def attachment_json(a: Attachment) -> dict[str, Any]:
-    return {"name": a.name, "content_type": a.content_type, "size": a.size}
+    return {
+        "name": a.name,
+        "content_type": a.content_type,
+        "size": a.size,
+        "key": a.storage_key,
+        "url": f"/api/files/{a.storage_key}",
+    }
 
 
 def message_json(m: Message, delivery: DeliveryView | None = None) -> dict[str, Any]:
@@ -56,6 +62,8 @@ def message_json(m: Message, delivery: DeliveryView | None = None) -> dict[str, 
             {"previous_text": e.previous_text, "edited_at": _time(e.edited_at)} for e in m.edits
         ],
         "attachments": [attachment_json(a) for a in m.attachments],
+        "reply_to_id": m.reply_to_id,
+        "retracted": m.retracted,
     }
     if delivery is not None:
         data["delivery"] = {

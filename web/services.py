@@ -12,6 +12,7 @@ from bridge.ports import (
     ComponentState,
     ConversationStore,
     EventBus,
+    FileStore,
     QueueService,
 )
 
@@ -27,6 +28,7 @@ class WebServices:
     clock: Clock
     readiness: Readiness
     queue: QueueService
+    files: FileStore
     #: Title of the demo page and the widget.
     title: str = "Support"
     webchat_enabled: bool = True

@@ -399,7 +399,9 @@ class WebchatAdapter:
 
     async def _on_resume(self, client: Socket, after_id: int) -> None:
         limit = self._settings.resume_limit
-        found = await self._history.thread_messages(client.visitor.thread, after_id, limit)
+        found = await self._history.thread_messages(
+            client.visitor.thread, after_id, limit, now=self._clock.now()
+        )
         for message in customer_view(found):
             await client.write(message_frame(message))
         last_id = found[-1].id if found else after_id

@@ -503,10 +503,12 @@ async def test_thread_history_leaves_out_notes(storage: Storage, clock: ManualCl
     )
     clock.advance(timedelta(days=5))
     [later] = await ingest(storage, clock, inbound("m2", at=clock.now(), text="me again"))
-    history = await storage.conversations.thread_messages(WEBCHAT, 0, 100)
+    history = await storage.conversations.thread_messages(WEBCHAT, 0, 100, now=clock.now())
     assert [m.text for m in history] == ["hello", "public answer", "me again"]
     assert {m.conversation_id for m in history} == {first.conversation.id, later.conversation.id}
-    after = await storage.conversations.thread_messages(WEBCHAT, history[0].id, 100)
+    after = await storage.conversations.thread_messages(
+        WEBCHAT, history[0].id, 100, now=clock.now()
+    )
     assert [m.text for m in after] == ["public answer", "me again"]
 
 
