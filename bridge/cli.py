@@ -56,6 +56,22 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--capacity", type=_positive, default=None)
     add.add_argument("--team", action="append", dest="teams", metavar="TEAM")
     add.add_argument("--slack-user", metavar="U", default=None)
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a password for the inbox's sign-in from standard input",
+    )
+    password = agent_commands.add_parser(
+        "password", help="set an agent's password for the inbox (asks, or reads stdin)"
+    )
+    password.add_argument("--config", metavar="PATH", help="TOML settings file")
+    password.add_argument("email", type=_email)
+    queue = command("queue", "show the live queue and the agents in the terminal")
+    queue.add_argument("--watch", action="store_true", help="refresh in place until Ctrl+C")
+    queue.add_argument(
+        "--interval", type=float, default=2.0, metavar="SECONDS", help="seconds between refreshes"
+    )
+    queue.add_argument("--count", type=_positive, default=None, help=argparse.SUPPRESS)
     return root
 
 
@@ -79,6 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             capacity=args.capacity,
             teams=args.teams,
             slack_user=args.slack_user,
+            password_stdin=args.password_stdin,
+        )
+    if args.command == "agent" and args.agent_command == "password":
+        return commands.agent_password(args.config, email=args.email)
+    if args.command == "queue":
+        from runtime.queue_view import queue_command
+
+        return queue_command(
+            args.config, watch=args.watch, interval=args.interval, count=args.count
         )
     raise AssertionError(f"unhandled command {args.command}")  # argparse rejects the rest
 

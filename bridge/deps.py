@@ -22,6 +22,7 @@ from bridge.ports import (
     Ingest,
     LinkStore,
     QueueService,
+    Singletons,
 )
 
 
@@ -43,3 +44,5 @@ class ChannelDeps:
     public_url: str
     #: Where the bridge keeps files of its own (``./var`` by default).
     var_dir: Path
+    #: Runs a loop that must not run twice at once across processes (long polling, IDLE).
+    singletons: Singletons

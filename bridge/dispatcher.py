@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -81,6 +81,11 @@ class wait_retry_after(wait_base):  # noqa: N801 - named like tenacity's own wai
         return wait
 
 
+#: Told of each outcome: channel, state ("sent", "retry", "failed", "dead"), the error if any,
+#: and the seconds since the delivery was queued.
+DeliveryObserver = Callable[[str, str, str | None, float], None]
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -93,7 +98,9 @@ class Dispatcher:
         retry: RetryPolicy | None = None,
         concurrency: int = 128,
         poll_interval: float = 1.0,
+        observer: DeliveryObserver | None = None,
     ) -> None:
+        self._observer = observer
         self._outbox = outbox
         self._adapters = adapters
         self._bus = bus
@@ -343,12 +350,16 @@ class Dispatcher:
 
     def _event_for(self, claimed: Claimed, outcome: SendOutcome) -> Event:
         delivery = claimed.delivery
+        if self._observer is not None:
+            age = (self._clock.now() - delivery.created_at).total_seconds()
+            self._observer(delivery.destination.channel, outcome.state, outcome.error, age)
         if outcome.state == "sent":
             return DeliverySent(
                 delivery.id,
                 delivery.message_id,
                 delivery.conversation_id,
                 outcome.external_id or "",
+                delivery.destination,
             )
         if outcome.state == "retry":
             return DeliveryRetrying(

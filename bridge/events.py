@@ -93,6 +93,9 @@ class DeliverySent(Event):
     message_id: int
     conversation_id: int
     external_id: str
+    #: Where it went; lets a process holding the customer's live connection push it when
+    #: another process sent it.
+    destination: ThreadRef | None = None
 
 
 @dataclass(frozen=True, slots=True)

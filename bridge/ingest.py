@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bridge.errors import BridgeError
@@ -49,6 +49,11 @@ class IngestStopped(BridgeError):
 class _Pending:
     message: InboundMessage
     future: asyncio.Future[IngestResult]
+    queued_at: float = 0.0  # loop time when handed in (for the latency metric)
+
+
+#: Told of each committed message: its channel and the seconds from hand-in to commit.
+IngestObserver = Callable[[str, float], None]
 
 
 def events_for(result: IngestResult) -> list[Event]:
@@ -83,7 +88,9 @@ class Ingestor:
         max_batch: int = 512,
         max_queue: int = 20_000,
         edits: CustomerEdits | None = None,
+        observer: IngestObserver | None = None,
     ) -> None:
+        self._observer = observer
         self._store = store
         self._edits = edits
         self._bus = bus
@@ -129,8 +136,9 @@ class Ingestor:
         """Store one customer message; returns once it is committed."""
         if not self._accepting:
             raise IngestStopped("the bridge is shutting down")
-        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(message, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[IngestResult] = loop.create_future()
+        await self._queue.put(_Pending(message, future, loop.time()))
         return await future
 
     async def edit(self, edit: InboundEdit) -> Message | None:
@@ -201,6 +209,11 @@ class Ingestor:
             return
         self.batches += 1
         self.committed += len(batch)
+        if self._observer is not None:
+            done = asyncio.get_running_loop().time()
+            for pending, result in zip(batch, results, strict=True):
+                if not result.duplicate:
+                    self._observer(pending.message.thread.channel, done - pending.queued_at)
         events = [event for result in results for event in events_for(result)]
         if events:
             try:

@@ -7,7 +7,7 @@ all of them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -394,6 +394,15 @@ class DeliveryFeedback(Protocol):
 # --- bus ---------------------------------------------------------------------------------
 
 
+class Singletons(Protocol):
+    """Runs work that must run in one process at a time (Telegram long polling, IMAP IDLE):
+    at once with one process, under a lock with failover with several."""
+
+    async def run(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``work`` whenever this process may; restart it when it ends; until cancelled."""
+        ...
+
+
 class Subscription(Protocol):
     def __aiter__(self) -> AsyncIterator[Event]: ...
 
@@ -613,6 +622,10 @@ class QueueService(Protocol):
 
     def status(self, conversation: Conversation) -> QueueStatus: ...
 
+    def expected_wait(self, channel: str, team: str | None = None) -> float:
+        """Seconds a conversation opened now on ``channel`` would be promised."""
+        ...
+
     async def take_next(self, agent: Agent) -> Conversation | None: ...
 
     async def assign(
@@ -634,3 +647,190 @@ class QueueService(Protocol):
     async def set_presence(self, agent: Agent, presence: Presence) -> Agent: ...
 
     async def stats(self, since: datetime) -> dict[str, Any]: ...
+
+
+# --- the inbox, the customer's status page and ratings -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSession:
+    """A signed-in browser: whose it is, its CSRF secret, and until when it is valid."""
+
+    agent: Agent
+    csrf_secret: str
+    expires_at: datetime
+
+
+class SessionStore(Protocol):
+    """Passwords, browser sessions (token hashes only) and failed sign-ins."""
+
+    async def credentials(self, email: str) -> tuple[Agent, str | None] | None:
+        """The agent with this email and their password hash (None: no password set)."""
+        ...
+
+    async def set_password(self, agent_id: int, password_hash: str) -> None:
+        """Store a new password hash and end the agent's sessions (a changed password logs
+        every browser out)."""
+        ...
+
+    async def create_session(
+        self,
+        agent_id: int,
+        token_hash: str,
+        csrf_secret: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> None: ...
+
+    async def session_by_hash(self, token_hash: str, now: datetime) -> AgentSession | None:
+        """The unexpired session with this token hash, with its agent as stored now."""
+        ...
+
+    async def end_session(self, token_hash: str) -> None: ...
+
+    async def record_failure(self, subjects: Sequence[str], now: datetime) -> None: ...
+
+    async def failures_since(self, subjects: Sequence[str], since: datetime) -> dict[str, int]:
+        """Failed sign-ins per subject (``email:...``, ``ip:...``) since ``since``."""
+        ...
+
+    async def clear_failures(self, subjects: Sequence[str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationQuery:
+    """The inbox's search: ``text`` matches message texts, the customer's name and the
+    reference (``#12`` or ``12``); the other fields filter."""
+
+    text: str | None = None
+    channel: str | None = None
+    status: ConversationStatus | None = None
+    team: str | None = None
+    tier: int | None = None
+    assignee_id: int | None = None
+    before: int | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    """One line of the inbox's lists."""
+
+    conversation: Conversation
+    customer_name: str
+    #: The newest public customer message's text (shortened), for a preview.
+    preview: str | None
+    #: A customer message arrived after what the reading agent last saw.
+    unread: bool
+    rating: int | None = None
+
+
+class InboxStore(Protocol):
+    async def search(self, query: ConversationQuery, reader_id: int) -> list[ConversationRow]:
+        """Conversations matching ``query``, newest first."""
+        ...
+
+    async def rows(self, conversation_ids: Sequence[int], reader_id: int) -> list[ConversationRow]:
+        """The rows of these conversations, in the order given (the queue's)."""
+        ...
+
+    async def customer_history(
+        self, customer_id: int, limit: int
+    ) -> list[tuple[Conversation, list[Message]]]:
+        """Every conversation of the customer, oldest first, each with its messages (notes
+        included: for agents only); at most ``limit`` messages in all, the newest."""
+        ...
+
+    async def merge_customers(self, keep_id: int, other_id: int, now: datetime) -> Customer:
+        """Move ``other_id``'s identities, conversations and sessions to ``keep_id`` and delete
+        ``other_id``: one customer, one history."""
+        ...
+
+    async def mark_read(
+        self, agent_id: int, conversation_id: int, message_id: int, now: datetime
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CannedResponse:
+    """A template agents insert into the composer; ``checklist`` lists what an
+    information request asks the customer for."""
+
+    id: int
+    name: str
+    body: str
+    checklist: tuple[str, ...]
+    language: str | None
+    team: str | None
+    created_at: datetime
+
+
+class TemplateStore(Protocol):
+    async def list_templates(self) -> list[CannedResponse]: ...
+
+    async def add_template(
+        self,
+        *,
+        name: str,
+        body: str,
+        checklist: Sequence[str],
+        language: str | None,
+        team: str | None,
+        now: datetime,
+    ) -> CannedResponse:
+        """Raises :class:`bridge.errors.Conflict` when the name is taken."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    conversation_id: int
+    rating: int  # 1 (poor) to 5 (great)
+    comment: str | None
+    created_at: datetime
+
+
+class RatingStore(Protocol):
+    """Customer satisfaction ratings, one per conversation (a later one replaces it)."""
+
+    async def rate(
+        self, conversation_id: int, rating: int, comment: str | None, now: datetime
+    ) -> Rating: ...
+
+    async def rating_of(self, conversation_id: int) -> Rating | None: ...
+
+    async def ratings_since(self, since: datetime) -> list[Rating]: ...
+
+
+class StatusLinkStore(Protocol):
+    async def add_status_link(
+        self, conversation_id: int, token_hash: str, now: datetime
+    ) -> None: ...
+
+    async def conversation_of_link(self, token_hash: str) -> int | None: ...
+
+    async def public_history(
+        self, conversation_id: int, now: datetime, limit: int
+    ) -> list[Message]:
+        """The conversation's messages a customer may see, oldest first (the newest ``limit``):
+        no notes, no withdrawn replies, no replies still held back. Callers still pass them
+        through :func:`bridge.gate.customer_view`."""
+        ...
+
+
+class StatusPages(Protocol):
+    """Links to a customer's status page, for acknowledgements, emails and rating requests."""
+
+    async def status_url(self, conversation: Conversation) -> str: ...
+
+
+class DashboardStore(Protocol):
+    async def waits_between(self, since: datetime, until: datetime) -> list[WaitRecord]:
+        """Waiting periods that were open at any time between ``since`` and ``until``."""
+        ...
+
+    async def open_waits(self) -> list[OpenWait]: ...
+
+    async def agent_loads(self) -> list[AgentLoad]:
+        """Every agent with the conversations they hold, as stored now."""
+        ...

@@ -39,6 +39,7 @@ from bridge.model import (
     Conversation,
     ConversationStatus,
     Presence,
+    Priority,
     Visibility,
 )
 from bridge.ports import (
@@ -98,6 +99,8 @@ class RouterSettings:
     #: pending_customer and frees its agent's slot.
     idle_after: Mapping[str, timedelta] = field(default_factory=dict)
     bot_name: str = "Support"
+    #: The team new conversations join (for a newcomer's expected wait).
+    default_team: str = "support"
     hours: Mapping[str, BusinessHours] = field(default_factory=dict)
     default_hours: BusinessHours = field(default_factory=BusinessHours.always)
     sweep_interval: float = 10.0
@@ -530,6 +533,24 @@ class Router:
             if view is not None:
                 agent_name = first_name(view.agent.name)
         return QueueStatus(conversation.status, position, eta, agent_name)
+
+    def expected_wait(self, channel: str, team: str | None = None) -> float:
+        """What a conversation opened now on ``channel`` would be promised: the estimate for
+        the back of the team's first-tier line, capped like an acknowledgement; the channel's
+        target when nobody serves the line."""
+        now = self._clock.now()
+        partition = (team or self.settings.default_team, 1)
+        position = self.state.queue.length(partition) + 1
+        free, busy = self.state.slots(partition, now)
+        estimate = self.state.estimator.estimate(
+            team=partition[0], position=position, free_slots=free, busy=busy, agent_id=None
+        )
+        target = self.settings.sla.target(channel, Priority.NORMAL, FIRST)
+        if estimate is None:
+            return target
+        return (
+            min(estimate.announced, target) if self.settings.cap_at_target else estimate.announced
+        )
 
     def _announceable(self, conversation: Conversation, seconds: float) -> float:
         if not self.settings.cap_at_target:

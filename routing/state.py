@@ -158,7 +158,7 @@ class RoutingState:
                 pairs.append((conversation, chosen.agent))
         return pairs
 
-    def _slots(
+    def slots(
         self, partition: Partition, now: datetime
     ) -> tuple[list[int], list[tuple[float, int]]]:
         """The partition's free slots (each as its agent) and occupied ones (elapsed, agent)."""
@@ -187,7 +187,7 @@ class RoutingState:
             and count <= len(cached[1])
         ):
             return cached[1][:count]
-        free, busy = self._slots(partition, now)
+        free, busy = self.slots(partition, now)
         # Simulate as far as it is worth it; past that the estimator approximates per call.
         span = max(count, min(self.queue.length(partition), SIMULATE_UP_TO + len(free)))
         line = self.estimator.line(team=partition[0], count=span, free_slots=free, busy=busy)
@@ -202,7 +202,7 @@ class RoutingState:
         position = 0 if holder else (self.queue.position(conversation.id) or 1)
         if holder is None and position <= SIMULATE_UP_TO:
             return self.line_estimates(partition, position, now)[position - 1]
-        free, busy = self._slots(partition, now)
+        free, busy = self.slots(partition, now)
         return self.estimator.estimate(
             team=conversation.team,
             position=position,

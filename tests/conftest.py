@@ -66,3 +66,24 @@ async def storage(database_url: str) -> AsyncIterator[Storage]:
         )
     yield store
     await store.close()
+
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The machine's Redis (database 15); skips locally when it is down, fails under CI."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    from tests.databases import unavailable
+
+    client = Redis.from_url(REDIS_URL, socket_timeout=2)
+    try:
+        client.ping()
+    except (RedisError, OSError) as error:
+        unavailable("Redis at 127.0.0.1:6379", error)
+    finally:
+        client.close()
+    return REDIS_URL

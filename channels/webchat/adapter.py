@@ -16,13 +16,14 @@ import logging
 import math
 import secrets
 import uuid
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from bridge.errors import InvalidInput, TextTooLong
-from bridge.events import CustomerTyping
+from bridge.events import CustomerTyping, DeliverySent
 from bridge.gate import customer_view, public_view
 from bridge.ingest import IngestStopped
 from bridge.model import Conversation, ThreadRef
@@ -35,17 +36,20 @@ from bridge.ports import (
     Health,
     Ingest,
     QueueService,
+    RatingStore,
     Subscription,
     VisitorStore,
 )
 from bridge.tasks import TaskGroup
 from bridge.tokens import hash_token, new_token
 from channels.webchat.convert import (
+    CsatFrame,
     FrameError,
     MalformedJson,
     MessageFrame,
     ResumeFrame,
     TypingFrame,
+    csat_frame,
     encode_frame,
     error_frame,
     inbound_message,
@@ -70,6 +74,8 @@ HEARTBEAT_SECONDS = 30.0
 MAX_BAD_FRAMES = 20
 TYPING_INTERVAL = timedelta(seconds=2)
 MAX_SESSION_BODY = 16 * 1024
+#: How many sent message ids this process remembers having pushed itself.
+PUSHED_MEMORY = 4096
 
 
 class WebchatAdapter:
@@ -83,10 +89,13 @@ class WebchatAdapter:
         bus: EventBus,
         clock: Clock,
         queue: QueueService | None = None,
+        ratings: RatingStore | None = None,
         status_refresh: float = 5.0,
     ) -> None:
         self._settings = settings
         self._queue = queue
+        #: Where the visitor's 1-5 rating goes; None: the widget offers none.
+        self._ratings = ratings
         self._status_refresh = status_refresh
         self._ingest = ingest
         self._history = history
@@ -98,6 +107,9 @@ class WebchatAdapter:
         self._typing_at: dict[str, datetime] = {}
         self._tasks = TaskGroup("webchat")
         self._subscription: Subscription | None = None
+        self._sent: Subscription | None = None
+        #: Messages this process pushed itself (the rest were sent by another process).
+        self._pushed: OrderedDict[int, None] = OrderedDict()
         self._running = False
 
     # --- the ChannelAdapter port ----------------------------------------------------------
@@ -131,15 +143,18 @@ class WebchatAdapter:
         self._tasks.spawn(statuses, "status")
         if self._queue is not None:
             self._tasks.spawn(self._refresh(), "status-refresh")
+        self._sent = self._bus.subscribe(frozenset({DeliverySent.kind}))
+        self._tasks.spawn(self._relay(self._sent), "relay")
         self._running = True
 
     async def stop(self) -> None:
         if not self._running:
             return
         self._running = False  # refuse new sockets from here on
-        if self._subscription is not None:
-            await self._subscription.close()
-            self._subscription = None
+        for subscription in (self._subscription, self._sent):
+            if subscription is not None:
+                await subscription.close()
+        self._subscription = self._sent = None
         await self._tasks.cancel_all()
         closed = await self._hub.close_all(code=1001, message=b"server shutting down")
         log.info("web chat stopped; closed %d sockets", closed)
@@ -149,13 +164,47 @@ class WebchatAdapter:
             return ComponentState(Health.STOPPED)
         return ComponentState(Health.OK, f"{self._hub.open_sockets} connections")
 
+    def sessions(self) -> int:
+        """Open websockets on this process (for /metrics)."""
+        return self._hub.open_sockets
+
     async def send(self, out: OutboundMessage) -> SentReceipt:
         """Push to every open tab of the visitor; the receipt does not depend on one being open
         (the visitor gets the message on resume), and neither do socket write errors."""
         frame = encode_frame(message_frame(out.message))
         if out.destination.account == self.account:
+            self._remember(out.message.id)
             await self._hub.push(out.destination.thread_key, frame)
         return SentReceipt(external_id=f"webchat:{out.message.id}")
+
+    def _remember(self, message_id: int) -> None:
+        self._pushed[message_id] = None
+        while len(self._pushed) > PUSHED_MEMORY:
+            self._pushed.popitem(last=False)
+
+    async def _relay(self, sent: Subscription) -> None:
+        """Push what another process sent to visitors connected here (with several
+        processes a visitor's socket and the dispatcher that sends are often apart)."""
+        async for event in sent:
+            if not isinstance(event, DeliverySent) or event.destination is None:
+                continue
+            thread = event.destination
+            if thread.channel != CHANNEL or thread.account != self.account:
+                continue
+            if event.message_id in self._pushed or thread.thread_key not in self._hub.online():
+                continue
+            try:
+                found = await self._history.thread_messages(
+                    thread, event.message_id - 1, 1, now=self._clock.now()
+                )
+                for message in customer_view(found):
+                    if message.id == event.message_id:
+                        self._remember(message.id)
+                        await self._hub.push(
+                            thread.thread_key, encode_frame(message_frame(message))
+                        )
+            except Exception:
+                log.exception("relaying message %d to the web chat failed", event.message_id)
 
     # --- HTTP: sessions -------------------------------------------------------------------
 
@@ -307,16 +356,21 @@ class WebchatAdapter:
         await client.write(frame)
 
     def _describe(self, conversation: Conversation) -> dict[str, Any]:
-        """A status frame, with the router's place in line and expected wait when known."""
+        """A status frame, with the router's place in line and expected wait when known,
+        and ``csat`` on a resolved conversation the visitor can rate."""
         if self._queue is None:
-            return status_frame(conversation)
-        status = self._queue.status(conversation)
-        return status_frame(
-            conversation,
-            position=status.position,
-            assignee=status.agent_first_name,
-            eta_seconds=status.eta_seconds if status.position is not None else None,
-        )
+            frame = status_frame(conversation)
+        else:
+            status = self._queue.status(conversation)
+            frame = status_frame(
+                conversation,
+                position=status.position,
+                assignee=status.agent_first_name,
+                eta_seconds=status.eta_seconds if status.position is not None else None,
+            )
+        if self._ratings is not None and not conversation.is_open:
+            frame["csat"] = True
+        return frame
 
     async def _refresh(self) -> None:
         while True:
@@ -347,6 +401,8 @@ class WebchatAdapter:
                 await self._on_resume(client, frame.after_id)
             elif isinstance(frame, TypingFrame):
                 await self._on_typing(client)
+            elif isinstance(frame, CsatFrame):
+                await self._on_csat(client, frame)
         except Exception as error:  # a bug or an outage must not end the connection
             _log_failure(error, f"a frame from visitor {client.visitor_id} failed")
             await client.write(
@@ -417,6 +473,19 @@ class WebchatAdapter:
             await self._bus.publish([CustomerTyping(client.visitor.thread, now)])
         except Exception as error:  # a hint for agents; not worth an error frame
             _log_failure(error, f"publishing typing of visitor {client.visitor_id} failed")
+
+    async def _on_csat(self, client: Socket, frame: CsatFrame) -> None:
+        """A rating from the widget's buttons, for the visitor's current conversation once it
+        is resolved (a later rating replaces an earlier one)."""
+        conversation = await self._history.current_conversation(client.visitor.thread)
+        if self._ratings is None or conversation is None or conversation.is_open:
+            await client.write(
+                error_frame("not_rateable", "there is no resolved conversation to rate")
+            )
+            return
+        await self._ratings.rate(conversation.id, frame.rating, frame.comment, self._clock.now())
+        log.info("visitor %s rated conversation %d", client.visitor_id, conversation.id)
+        await client.write(csat_frame(conversation, frame.rating))
 
     async def _refuse(self, client: Socket, reason: str, message: str, client_msg_id: str) -> None:
         await client.write(error_frame(reason, message, client_msg_id=client_msg_id))

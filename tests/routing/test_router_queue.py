@@ -239,3 +239,17 @@ async def test_an_agent_who_never_changed_presence_can_take_the_head(
         reply = await desk.assign(conversation_id, mia)
         assert reply.status == 200, reply.body
         assert reply.body["assignee_id"] == mia.id
+
+
+async def test_a_newcomer_is_told_the_wait_at_the_back_of_the_line(tmp_path: Path) -> None:
+    async with open_desk(tmp_path, routing=NO_ACKS) as desk:
+        # Nobody serves the line: the channel's first-response target is the promise.
+        assert desk.router.expected_wait("telegram") == 900
+        assert desk.router.expected_wait("webchat") == 300
+        await desk.staff("Mia Rocha", capacity=1)
+        await desk.opens("zoe")
+        empty_line = desk.router.expected_wait("email")
+        await desk.opens("ana")
+        await desk.opens("ben")
+        longer_line = desk.router.expected_wait("email")
+    assert 0 < empty_line <= longer_line <= 43_200
