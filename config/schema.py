@@ -56,6 +56,8 @@ class StorageSettings(Section):
     database_url: str = "sqlite+aiosqlite:///var/bridge.db"
     #: Empty: an in-process bus (one process). Set: Redis bus and locks (several processes).
     redis_url: str = ""
+    #: Names this deployment's keys in Redis, so several can share one server.
+    redis_prefix: str = Field(default="bridge", min_length=1, max_length=64, pattern=r"^[\w.:-]+$")
     #: Migrate an outdated schema on start instead of refusing to run.
     auto_migrate: bool = False
     sqlite_synchronous: Literal["normal", "full"] = "normal"
@@ -168,6 +170,26 @@ class OutboxSettings(Section):
     concurrency: int = Field(default=128, gt=0, le=10_000)
 
 
+class WebSettings(Section):
+    """The inbox, the supervisor dashboard, the customer status page and ratings."""
+
+    #: A sign-in lasts this many hours; then the agent signs in again.
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    #: SameSite of the session cookie: "lax" lets a link from an email or Slack open the
+    #: inbox signed in; "strict" does not. State changes need a CSRF token either way.
+    cookie_samesite: Literal["lax", "strict"] = "lax"
+    #: Secure cookies: "auto" when server.public_url is https://.
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    #: Failed sign-ins for one account within the lock-out window that lock it.
+    login_max_failures: int = Field(default=5, gt=0, le=1000)
+    #: Failed sign-ins from one address within the window that lock the address.
+    login_max_failures_per_ip: int = Field(default=20, gt=0, le=100_000)
+    #: Minutes a lock-out lasts (and the window failures are counted in).
+    login_lockout_minutes: int = Field(default=15, gt=0, le=24 * 60)
+    #: Ask the customer for a 1-5 rating when their conversation is resolved.
+    csat_enabled: bool = True
+
+
 class ChannelsSettings(Section):
     webchat: WebchatSettings = WebchatSettings()
     telegram: TelegramSettings = TelegramSettings()
@@ -189,6 +211,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     routing: RoutingSettings = RoutingSettings()
     outbox: OutboxSettings = OutboxSettings()
+    web: WebSettings = WebSettings()
     channels: ChannelsSettings = ChannelsSettings()
 
     @classmethod

@@ -27,17 +27,20 @@ from bridge.model import ThreadRef, source_key
 from bridge.ports import ChannelAdapter, Clock, ComponentState, ConversationPolicy, Health
 from bridge.tasks import TaskGroup
 from channels.webchat.adapter import WebchatAdapter
-from config.loader import ConfigError
 from config.schema import Settings
 from routing.hours import BusinessHours
 from routing.router import Router, RouterSettings
 from routing.sla import SlaPolicy
 from routing.texts import Texts
 from runtime.email import build_email
+from runtime.inbox import build_inbox
+from runtime.metrics import Metrics
 from runtime.slack import build_slack
 from runtime.telegram import build_telegram
 from storage.bus import InProcessBus
 from storage.files import LocalFileStore
+from storage.locks import LocalSingletons, RedisSingletons
+from storage.redis_bus import RedisBus
 from storage.store import Storage
 from web.app import build_app
 from web.services import WebServices
@@ -52,14 +55,6 @@ class Runtime:
     """Everything configured, built without I/O; :meth:`start` connects."""
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
-        if settings.storage.redis_url:
-            # Refuse rather than run several processes on an in-process bus unknowingly.
-            raise ConfigError(
-                [
-                    "storage.redis_url: the Redis event bus is not part of this version yet; "
-                    "leave it empty and run one process"
-                ]
-            )
         self.settings = settings
         self.clock = clock or SystemClock()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -68,18 +63,27 @@ class Runtime:
             sqlite_synchronous=settings.storage.sqlite_synchronous.upper(),
             pool_size=settings.storage.pool_size,
         )
-        self.bus = InProcessBus()
+        redis_url = settings.storage.redis_url
+        prefix = settings.storage.redis_prefix
+        self.bus: InProcessBus | RedisBus = (
+            RedisBus(redis_url, prefix=prefix) if redis_url else InProcessBus()
+        )
+        self.singletons: LocalSingletons | RedisSingletons = (
+            RedisSingletons(redis_url, prefix=prefix) if redis_url else LocalSingletons()
+        )
         self.policy = ConversationPolicy(
             reopen_window=timedelta(hours=settings.routing.reopen_window_hours),
             default_team=settings.routing.default_team,
             returning_position=settings.routing.returning_position,
         )
+        self.metrics_observers = _Observers()
         self.ingestor = Ingestor(
             self.storage.ingest,
             self.bus,
             self.policy,
             self.clock,
             edits=self.storage.conversations,
+            observer=self.metrics_observers.on_ingest,
         )
         self.service = ConversationService(
             self.storage.conversations, self.bus, self.clock, can_edit=self._can_edit
@@ -96,7 +100,17 @@ class Runtime:
             router_settings(settings),
             live_chat=self._live_chat,
         )
+        self.inbox, self.csat = build_inbox(
+            settings,
+            self.storage,
+            router=self.router,
+            service=self.service,
+            ingest=self.ingestor,
+            bus=self.bus,
+            clock=self.clock,
+        )
         self.adapters: dict[str, ChannelAdapter] = {}
+        self._webchats: list[WebchatAdapter] = []
         self.channel_errors: dict[str, str] = {}
         routes: list[web.RouteDef] = []
         webchat_settings = settings.channels.webchat
@@ -109,8 +123,10 @@ class Runtime:
                 bus=self.bus,
                 clock=self.clock,
                 queue=self.router,
+                ratings=self.storage.feedback,
             )
             self.adapters[source_key(webchat.channel, webchat.account)] = webchat
+            self._webchats.append(webchat)
             routes += webchat.routes()
         outbox = settings.outbox
         self.dispatcher: Dispatcher = Dispatcher(
@@ -125,7 +141,16 @@ class Runtime:
                 max_attempts=outbox.max_attempts,
             ),
             concurrency=outbox.concurrency,
+            observer=self.metrics_observers.on_delivery,
         )
+        self.metrics = Metrics(
+            self.router,
+            self.bus,
+            self.clock,
+            sessions=lambda: sum(a.sessions() for a in self._webchats),
+        )
+        self.metrics_observers.target = self.metrics
+        routes += self.metrics.routes()
         deps = ChannelDeps(
             ingest=self.ingestor,
             history=self.storage.conversations,
@@ -141,6 +166,7 @@ class Runtime:
             clock=self.clock,
             public_url=settings.public_url,
             var_dir=Path(settings.storage.files_dir).parent,
+            singletons=self.singletons,
         )
         channels = settings.channels
         for channel in (
@@ -161,6 +187,7 @@ class Runtime:
                 readiness=self.readiness,
                 queue=self.router,
                 files=self.files,
+                inbox=self.inbox,
                 title=webchat_settings.title,
                 webchat_enabled=webchat_settings.enabled,
             ),
@@ -190,6 +217,8 @@ class Runtime:
                 log.exception("channel %s failed to start; the others keep running", name)
         await self.dispatcher.start()
         await self.router.start()
+        await self.csat.start()
+        await self.metrics.start()
         self._maintenance.spawn(self._checkpoints(), "checkpoints")
         self._started = True
         log.info(
@@ -205,6 +234,8 @@ class Runtime:
         self._started = False
         timeout = self.settings.server.shutdown_timeout
         await self.router.stop()
+        await self.csat.stop()
+        await self.metrics.stop()
         await self._maintenance.cancel_all()
         await self.ingestor.stop(timeout)
         await self.dispatcher.stop(timeout)
@@ -214,6 +245,8 @@ class Runtime:
             except Exception:
                 log.exception("channel %s did not stop cleanly", name)
         await self.bus.stop()
+        if isinstance(self.singletons, RedisSingletons):
+            await self.singletons.close()
         await self.storage.close()
         log.info("bridge stopped")
 
@@ -268,5 +301,21 @@ def router_settings(settings: Settings) -> RouterSettings:
         delay_margin=timedelta(seconds=acks.delay_margin),
         idle_after={k: timedelta(seconds=v) for k, v in routing.idle_after.items()},
         bot_name=acks.bot_name,
+        default_team=routing.default_team,
         hours={team: BusinessHours.from_settings(h) for team, h in routing.teams.items()},
     )
+
+
+class _Observers:
+    """Forwards the pipeline's observations to the metrics, which are built after it."""
+
+    def __init__(self) -> None:
+        self.target: Metrics | None = None
+
+    def on_ingest(self, channel: str, seconds: float) -> None:
+        if self.target is not None:
+            self.target.on_ingest(channel, seconds)
+
+    def on_delivery(self, channel: str, state: str, error: str | None, seconds: float) -> None:
+        if self.target is not None:
+            self.target.on_delivery(channel, state, error, seconds)

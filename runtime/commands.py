@@ -86,8 +86,10 @@ def agent_add(
     capacity: int | None,
     teams: list[str] | None,
     slack_user: str | None,
+    password_stdin: bool = False,
 ) -> int:
     settings = _settings(config)
+    password_hash = _read_password(from_stdin=True) if password_stdin else None
     token = new_token("brg")
     new = NewAgent(
         name=name,
@@ -104,6 +106,8 @@ def agent_add(
         try:
             await storage.prepare(auto_migrate=settings.storage.auto_migrate)
             agent = await storage.agents.add_agent(new, hash_token(token), SystemClock().now())
+            if password_hash is not None:
+                await storage.sessions.set_password(agent.id, password_hash)
         finally:
             await storage.close()
         print(
@@ -121,6 +125,50 @@ def agent_add(
     except Conflict as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def _read_password(*, from_stdin: bool) -> str:
+    """A password from standard input (its first line) or typed twice at the terminal,
+    returned hashed; exits with a message when it is unusable."""
+    import getpass
+
+    from bridge.errors import InvalidInput
+    from web.passwords import Passwords
+
+    if from_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            raise SystemExit(1)
+    try:
+        return Passwords().hash(password)
+    except InvalidInput as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from error
+
+
+def agent_password(config: str | None, *, email: str) -> int:
+    """Set the inbox password of the agent with ``email``; their browsers are signed out."""
+    settings = _settings(config)
+    password_hash = _read_password(from_stdin=False)
+
+    async def run() -> int:
+        storage = Storage.open(settings.storage.database_url)
+        try:
+            await storage.prepare(auto_migrate=settings.storage.auto_migrate)
+            found = await storage.sessions.credentials(email)
+            if found is None:
+                print(f"error: no agent with email {email}", file=sys.stderr)
+                return 1
+            await storage.sessions.set_password(found[0].id, password_hash)
+        finally:
+            await storage.close()
+        print(f"password set for {found[0].name} <{found[0].email}>")
+        return 0
+
+    return asyncio.run(run())
 
 
 def default_config_hint() -> Path:

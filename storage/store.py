@@ -8,10 +8,14 @@ from storage.agents import SqlAgents
 from storage.channels import SqlCursors, SqlLinks
 from storage.conversations import SqlConversations
 from storage.database import Database
+from storage.feedback import SqlFeedback
+from storage.inbox import SqlInbox
 from storage.ingest import SqlIngest
 from storage.migrate import ensure_schema
 from storage.outbox import SqlOutbox
 from storage.routing import SqlRouting
+from storage.sessions import SqlSessions
+from storage.templates import SqlTemplates
 from storage.visitors import SqlVisitors
 
 
@@ -26,6 +30,10 @@ class Storage:
     routing: SqlRouting
     cursors: SqlCursors
     links: SqlLinks
+    sessions: SqlSessions
+    inbox: SqlInbox
+    templates: SqlTemplates
+    feedback: SqlFeedback
 
     @classmethod
     def open(cls, url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = 10) -> Storage:
@@ -41,6 +49,10 @@ class Storage:
             routing=SqlRouting(database),
             cursors=SqlCursors(database),
             links=SqlLinks(database),
+            sessions=SqlSessions(database),
+            inbox=SqlInbox(database),
+            templates=SqlTemplates(database),
+            feedback=SqlFeedback(database),
         )
 
     async def prepare(self, *, auto_migrate: bool) -> None:

@@ -269,6 +269,9 @@ templates = Table(
     Column("language", String(16)),
     Column("team", String(64)),
     Column("created_at", UTCDateTime(), nullable=False),
+    # An information-request checklist: the items the message asks the customer for, so one
+    # message asks for everything needed (NULL: a plain canned response).
+    Column("checklist", JSON),
 )
 
 # Access tokens for customers: a web chat visitor's session. Only the SHA-256 of the token is
@@ -283,4 +286,61 @@ visitors = Table(
     Column("thread_key", String(512), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# --- the inbox (migration 0004) ------------------------------------------------------------
+
+# Signed-in agents: one row per browser session. Only the SHA-256 of the cookie's token is
+# stored; the CSRF secret is useless without the cookie, so it is kept as is.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("agent_id", Id, ForeignKey("agents.id"), nullable=False, index=True),
+    Column("csrf_secret", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# Failed sign-ins, by subject ("email:<address>" or "ip:<address>"), for the lock-out. Kept in
+# the database so that every process counts the same attempts.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subject", String(400), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_login_failures_subject_at", "subject", "at"),
+)
+
+# Links to the customer's status page (/status/<token>): only the token's SHA-256 is stored,
+# so a copy of the database opens no status page. A conversation may have several links.
+status_links = Table(
+    "status_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Customer satisfaction: one rating (1-5) per conversation; a later rating replaces it.
+csat = Table(
+    "csat",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False, unique=True),
+    Column("rating", SmallInteger, nullable=False),
+    Column("comment", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_csat_created_at", "created_at"),
+)
+
+# How far each agent has read each conversation, for the inbox's unread marks.
+reads = Table(
+    "reads",
+    metadata,
+    Column("agent_id", Id, ForeignKey("agents.id"), primary_key=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), primary_key=True),
+    Column("last_read_id", Id, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -1,7 +1,8 @@
-"""The agent API (JSON over HTTP), authenticated by an agent's bearer token.
+"""The agent API (JSON over HTTP), authenticated by an agent's bearer token or by the
+inbox's session cookie (then state-changing requests also need the session's CSRF token in
+``X-CSRF-Token``: a cookie is sent by the browser whoever asks, a header only by our pages).
 
-Routes and shapes are the outside contract in DESIGN.md. The inbox's session cookie will
-authenticate the same routes once the sign-in page exists.
+Routes and shapes are the outside contract in DESIGN.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from web.errors import json_object
 from web.files import attachments_from
 from web.serialize import agent_json, conversation_json, customer_json, message_json
 from web.services import WebServices
+from web.sessions import SAFE_METHODS, Sessions, check_csrf
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +63,22 @@ class TokenCache:
         self._entries[token_hash] = (time.monotonic() + self._ttl, agent)
 
 
-def auth_middleware(services: WebServices, known: TokenCache) -> Any:
+def auth_middleware(services: WebServices, known: TokenCache, sessions: Sessions) -> Any:
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
             return await handler(request)
         token = bearer_token(request)
         if token is None:
-            raise Unauthorized("send Authorization: Bearer <token> (from `bridge agent add`)")
+            session = await sessions.lookup(request)
+            if session is None:
+                raise Unauthorized(
+                    "send Authorization: Bearer <token> (from `bridge agent add`) or sign in"
+                )
+            if request.method not in SAFE_METHODS:
+                check_csrf(request, session)
+            request[AGENT] = session.agent
+            return await handler(request)
         token_hash = hash_token(token)
         agent = known.get(token_hash)
         if agent is None:
@@ -105,9 +115,10 @@ def conversation_id(request: web.Request) -> int:
 
 
 class AgentApi:
-    def __init__(self, services: WebServices, tokens: TokenCache) -> None:
+    def __init__(self, services: WebServices, tokens: TokenCache, sessions: Sessions) -> None:
         self._services = services
         self._tokens = tokens
+        self._sessions = sessions
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -321,6 +332,8 @@ class AgentApi:
         token = bearer_token(request)
         if token is not None:
             self._tokens.put(hash_token(token), agent)  # the caller sees its own change at once
+        else:
+            self._sessions.forget(request)
         return web.json_response(agent_json(agent))
 
     async def stats(self, request: web.Request) -> web.Response:

@@ -12,9 +12,15 @@ from web.api import AgentApi, TokenCache, auth_middleware
 from web.errors import error_middleware
 from web.files import FileRoutes
 from web.health import Health
+from web.inbox_api import InboxApi
+from web.inbox_pages import InboxPages
+from web.login import LoginPages
 from web.pages import Pages
 from web.services import WebServices
+from web.sessions import Sessions
 from web.sse import EventStream
+from web.status_page import StatusPage
+from web.supervisor import SupervisorPages
 
 
 @web.middleware
@@ -34,15 +40,25 @@ def build_app(
     max_body_bytes: int = 1_048_576,
 ) -> web.Application:
     tokens = TokenCache()
+    sessions = Sessions(services)
     app = web.Application(
-        middlewares=[security_headers, error_middleware, auth_middleware(services, tokens)],
+        middlewares=[
+            security_headers,
+            error_middleware,
+            auth_middleware(services, tokens, sessions),
+        ],
         client_max_size=max_body_bytes,
     )
     app.add_routes(Health(services).routes())
-    app.add_routes(AgentApi(services, tokens).routes())
+    app.add_routes(AgentApi(services, tokens, sessions).routes())
+    app.add_routes(InboxApi(services).routes())
     app.add_routes(FileRoutes(services.files).routes())
     app.add_routes(EventStream(services).routes())
     app.add_routes(Pages(services).routes())
+    app.add_routes(LoginPages(services, sessions).routes())
+    app.add_routes(InboxPages(services, sessions).routes())
+    app.add_routes(SupervisorPages(services, sessions).routes())
+    app.add_routes(StatusPage(services).routes())
     app.add_routes(list(channel_routes))
     return app
 

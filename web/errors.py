@@ -23,6 +23,7 @@ from bridge.errors import (
     TextTooLong,
     Unauthorized,
 )
+from web.access_log import loggable_path
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,22 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> web.Re
     return web.json_response(body, status=status, headers=headers)
 
 
+_TITLES = {400: "Something is not right", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
+
+
+def _wants_page(request: web.Request) -> bool:
+    """A person's browser on one of our pages (not the API): answer with a page, not JSON."""
+    return not request.path.startswith("/api/") and "text/html" in request.headers.get("Accept", "")
+
+
+def error_page(status: int, message: str) -> web.Response:
+    from web.render import Renderer
+
+    return Renderer().page(
+        "error.html", status=status, title=_TITLES.get(status, "Error"), message=message
+    )
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -54,6 +71,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except BridgeError as error:
         for kind, status in _STATUS:
             if isinstance(error, kind):
+                if _wants_page(request):
+                    return error_page(status, str(error))
                 return error_response(status, getattr(error, "code", "error"), str(error))
         raise
     except web.HTTPException as error:
@@ -64,7 +83,9 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         raise
     except Exception:
         incident = secrets.token_hex(6)
-        log.exception("unhandled error %s on %s %s", incident, request.method, request.path)
+        log.exception(
+            "unhandled error %s on %s %s", incident, request.method, loggable_path(request.path)
+        )
         return error_response(500, "internal_error", "unexpected error", incident=incident)
     return response
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
+from web.render import static_file
 from web.services import WebServices
 
 WEB_ROOT = Path(__file__).parent
@@ -34,7 +35,7 @@ class Pages:
         self._templates = templates()
 
     def routes(self) -> list[web.RouteDef]:
-        routes = []
+        routes = [web.get(r"/static/{name}", static_file)]
         if self._services.webchat_enabled:
             routes += [web.get("/", self.demo), web.get("/webchat/widget.js", self.widget)]
         return routes

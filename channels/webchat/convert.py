@@ -78,7 +78,17 @@ class TypingFrame:
     pass
 
 
-ClientFrame = MessageFrame | ResumeFrame | TypingFrame
+@dataclass(frozen=True, slots=True)
+class CsatFrame:
+    """The visitor's 1-5 rating of their resolved conversation (the widget's buttons)."""
+
+    rating: int
+    comment: str | None = None
+
+
+MAX_CSAT_COMMENT = 1000
+
+ClientFrame = MessageFrame | ResumeFrame | TypingFrame | CsatFrame
 
 
 def parse_client_frame(raw: str) -> ClientFrame:
@@ -102,6 +112,18 @@ def parse_client_frame(raw: str) -> ClientFrame:
         return ResumeFrame(after_id)
     if kind == "typing":
         return TypingFrame()
+    if kind == "csat":
+        rating = data.get("rating")
+        if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+            raise FrameError("invalid_input", '"rating" must be a whole number from 1 to 5')
+        comment = data.get("comment")
+        if comment is not None and (
+            not isinstance(comment, str) or len(comment) > MAX_CSAT_COMMENT
+        ):
+            raise FrameError(
+                "invalid_input", f'"comment" must be text of at most {MAX_CSAT_COMMENT} characters'
+            )
+        return CsatFrame(rating, comment.strip() or None if comment else None)
     raise FrameError("unknown_type", f"unknown frame type {kind[:40]!r}")
 
 
@@ -212,6 +234,16 @@ def status_frame(
     if eta_seconds is not None:
         frame["eta_seconds"] = max(60, 60 * -(-int(eta_seconds) // 60))
     return frame
+
+
+def csat_frame(conversation: Conversation, rating: int) -> dict[str, Any]:
+    """The rating was recorded (the widget thanks the visitor and hides the buttons)."""
+    return {
+        "type": "csat",
+        "state": "recorded",
+        "reference": conversation.reference,
+        "rating": rating,
+    }
 
 
 def error_frame(

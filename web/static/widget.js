@@ -120,6 +120,10 @@
   // role=log is a polite live region already; aria-live is repeated for older readers.
   const list = el("div", { class: "messages", role: "log", "data-testid": "messages" });
   list.setAttribute("aria-live", "polite");
+  // Shown when the conversation is resolved: 1-5, sent as a "csat" frame.
+  const rateBar = el("div", { class: "rate", role: "group", "data-testid": "csat" });
+  rateBar.setAttribute("aria-label", "Rate this conversation");
+  rateBar.hidden = true;
   const errorLine = el("div", { class: "error", role: "alert" });
   errorLine.hidden = true;
   const form = el("form", { class: "composer" });
@@ -132,7 +136,7 @@
   });
   sendButton.textContent = "Send";
   form.append(input, sendButton);
-  panel.append(header, statusLine, list, errorLine, form);
+  panel.append(header, statusLine, list, rateBar, errorLine, form);
   root.append(launcher, panel);
 
   const CSS = `
@@ -164,6 +168,12 @@
       font-size: 12px; }
     .sending { opacity: .6; }
     .failed { background: #ffe1e1; }
+    .rate { padding: 8px 14px; border-top: 1px solid #eaeef2; display: flex; gap: 6px;
+      align-items: center; flex-wrap: wrap; font-size: 13px; }
+    .rate[hidden] { display: none; }
+    .rate button { border: 1px solid #d0d7de; background: #fff; border-radius: 6px; min-width: 32px;
+      padding: 4px 8px; }
+    .rate button:hover, .rate button:focus-visible { background: #dbe6ff; }
     .error { padding: 6px 14px; font-size: 12px; color: #b42318; background: #fff1f0; }
     .composer { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #eaeef2; }
     textarea { flex: 1; resize: none; font: inherit; padding: 6px 8px; border: 1px solid #d0d7de;
@@ -238,6 +248,36 @@
     if (status.assignee) parts.push("with " + status.assignee);
     if (!connected && session) parts.push("reconnecting\u2026");
     statusLine.textContent = parts.join(" \u00B7 ");
+  }
+
+  // --- rating ----------------------------------------------------------------------------
+
+  function rated(reference) {
+    return Boolean(reference) && load("rated:" + reference, false);
+  }
+
+  function showRating() {
+    const open = status.state === "resolved" && status.csat && !rated(status.reference);
+    if (!open) {
+      if (!rateBar.dataset.thanks) rateBar.hidden = true;
+      return;
+    }
+    delete rateBar.dataset.thanks;
+    const buttons = [1, 2, 3, 4, 5].map((n) => {
+      const button = el("button", { type: "button", "data-testid": "csat-" + n }, String(n));
+      button.setAttribute("aria-label", n + " out of 5");
+      button.addEventListener("click", () => frameOut({ type: "csat", rating: n }));
+      return button;
+    });
+    rateBar.replaceChildren(el("span", {}, "How did we do? 1 (poor) to 5 (great):"), ...buttons);
+    rateBar.hidden = false;
+  }
+
+  function onRated(frame) {
+    if (frame.reference) save("rated:" + frame.reference, true);
+    rateBar.dataset.thanks = "true";
+    rateBar.replaceChildren(el("span", {}, "Thank you for rating us " + frame.rating + " out of 5!"));
+    rateBar.hidden = false;
   }
 
   function showError(message) {
@@ -406,7 +446,9 @@
       else if (frame.type === "status") {
         status = frame;
         renderStatus();
-      } else if (frame.type === "error") onError(frame);
+        showRating();
+      } else if (frame.type === "csat") onRated(frame);
+      else if (frame.type === "error") onError(frame);
       else if (frame.type === "resumed" && frame.more) {
         frameOut({ type: "resume", after_id: frame.last_id }); // the catch-up hit its limit
       }
