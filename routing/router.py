@@ -17,7 +17,7 @@ import asyncio
 import heapq
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,7 +62,7 @@ from routing.hours import BusinessHours
 from routing.queue import Partition, partition_of
 from routing.sla import FIRST, NEXT, SlaPolicy
 from routing.state import RoutingState
-from routing.texts import TextContext, Texts
+from routing.texts import TextContext, Texts, follow_link
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class Router:
         settings: RouterSettings,
         *,
         live_chat: Callable[[str], bool] = lambda _source: False,
+        status_url: Callable[[Conversation], Awaitable[str]] | None = None,
         estimator: Estimator | None = None,
     ) -> None:
         self._store = store
@@ -141,6 +142,9 @@ class Router:
         self._clock = clock
         self.settings = settings
         self._live_chat = live_chat
+        #: Links acknowledgements to the customer's status page where the channel has no
+        #: live view of its own (email).
+        self._status_url = status_url
         self.state = RoutingState(estimator, strict_priority=settings.strict_priority)
         self._waits: dict[int, Wait] = {}
         self._sla: list[tuple[datetime, int, datetime]] = []  # (due, conversation, wait start)
@@ -659,6 +663,12 @@ class Router:
             agent=agent,
         )
         body = self.settings.texts.render(kind, chosen, context)
+        if (
+            kind in ("ack", "ack_closed")
+            and self._status_url is not None
+            and not self._live_chat(conversation.origin.source)
+        ):
+            body += "\n\n" + follow_link(chosen, await self._status_url(conversation))
         await self._service.post(
             NewAgentMessage(
                 conversation_id=conversation.id,

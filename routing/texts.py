@@ -402,3 +402,15 @@ def _zone_label(local: datetime, zone: ZoneInfo, phrases: _Phrases) -> str:
     city = get_timezone_location(zone, locale=phrases.locale, return_city=True)
     # CLDR names some cities with their region ("Argentina/Buenos Aires").
     return f"{city.rpartition('/')[2]}, {utc}"
+
+
+_FOLLOW = {
+    "en": "You can follow your conversation and reply here: {url}",
+    "ru": "Следить за обращением и ответить можно здесь: {url}",
+    "pt": "Você pode acompanhar a conversa e responder aqui: {url}",
+}
+
+
+def follow_link(language: str, url: str) -> str:
+    """The line that links a customer to their status page (channels without a live view)."""
+    return _FOLLOW[normalize(language) or DEFAULT].format(url=url)

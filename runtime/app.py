@@ -23,7 +23,7 @@ from bridge.conversations import ConversationService
 from bridge.deps import ChannelDeps
 from bridge.dispatcher import Dispatcher, RetryPolicy
 from bridge.ingest import Ingestor
-from bridge.model import ThreadRef, source_key
+from bridge.model import Conversation, ThreadRef, source_key
 from bridge.ports import ChannelAdapter, Clock, ComponentState, ConversationPolicy, Health
 from bridge.tasks import TaskGroup
 from channels.webchat.adapter import WebchatAdapter
@@ -99,6 +99,7 @@ class Runtime:
             self.clock,
             router_settings(settings),
             live_chat=self._live_chat,
+            status_url=self._status_url,
         )
         self.inbox, self.csat = build_inbox(
             settings,
@@ -249,6 +250,9 @@ class Runtime:
             await self.singletons.close()
         await self.storage.close()
         log.info("bridge stopped")
+
+    async def _status_url(self, conversation: Conversation) -> str:
+        return await self.inbox.status_pages.status_url(conversation)
 
     def _can_edit(self, destination: ThreadRef) -> bool:
         adapter = self.adapters.get(destination.source)

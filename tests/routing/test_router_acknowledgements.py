@@ -276,3 +276,23 @@ async def test_email_customers_get_no_status_replies(tmp_path: Path) -> None:
         assert "about 12 hours" in ack  # the email target
         await desk.write("<root@example.com>", "status", channel="email", after=120)
         assert await desk.bot_texts(conversation_id, lead) == [ack]
+
+
+async def test_channels_without_a_live_view_get_a_link_to_the_status_page(
+    tmp_path: Path,
+) -> None:
+    async with open_desk(tmp_path) as desk:
+        lead = await desk.staff("Lea Lead", presence="away")
+        by_mail = await desk.opens("ana@example.com", "Hello", channel="email", language="pt")
+        in_chat = await desk.opens("ben", "Hello")
+        [to_mail] = await desk.bot_texts(by_mail, lead)
+        [to_chat] = await desk.bot_texts(in_chat, lead)
+        link = to_mail.rsplit(" ", 1)[-1]
+        path = "/status/" + link.split("/status/", 1)[-1]  # on the test server's own port
+        async with desk.bridge.http.get(desk.bridge.url(path)) as response:
+            page = await response.text()
+    assert "Você pode acompanhar a conversa e responder aqui: http://" in to_mail
+    assert "/status/" in link
+    assert response.status == 200
+    assert f"#{by_mail}" in page
+    assert "/status/" not in to_chat  # the web chat shows its status live
