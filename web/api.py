@@ -18,7 +18,7 @@ from aiohttp import web
 from bridge.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from bridge.model import Agent, ConversationStatus, Presence
 from bridge.tokens import hash_token
-from web.errors import json_object
+from web.errors import json_object, parse_id, parse_int
 from web.files import attachments_from
 from web.serialize import agent_json, conversation_json, customer_json, message_json
 from web.services import WebServices
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 AGENT = web.RequestKey("agent", Agent)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_PAGE = 200
+#: The API's description is no secret: tools fetch it before they have a token.
+PUBLIC_DOCUMENT = "/api/openapi.json"
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -66,7 +68,7 @@ class TokenCache:
 def auth_middleware(services: WebServices, known: TokenCache, sessions: Sessions) -> Any:
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith("/api/") or request.path == PUBLIC_DOCUMENT:
             return await handler(request)
         token = bearer_token(request)
         if token is None:
@@ -100,18 +102,11 @@ def int_param(request: web.Request, name: str, default: int | None = None) -> in
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer, got {raw!r}") from None
+    return parse_int(raw, name)
 
 
 def conversation_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"conversation id must be an integer, got {raw!r}") from None
+    return parse_id(request.match_info["id"], "the id in the path")
 
 
 class AgentApi:
@@ -189,8 +184,8 @@ class AgentApi:
         if key is not None and not 0 < len(key) <= 200:
             raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
         reply_to = data.get("reply_to_id")
-        if reply_to is not None and (not isinstance(reply_to, int) or isinstance(reply_to, bool)):
-            raise InvalidInput('"reply_to_id" must be a message id')
+        if reply_to is not None:
+            reply_to = parse_id(reply_to, '"reply_to_id"')
         attachments = await attachments_from(data.get("attachments"), self._services.files)
         posted = await self._services.service.reply(
             conversation_id(request),
@@ -230,9 +225,7 @@ class AgentApi:
     async def _owned_message(self, request: web.Request) -> int:
         """The message id of the path, checked to belong to the path's conversation."""
         raw = request.match_info["message"]
-        if not raw.isdigit():
-            raise InvalidInput(f"message id must be an integer, got {raw!r}")
-        message = await self._services.conversations.get_message(int(raw))
+        message = await self._services.conversations.get_message(parse_id(raw, "message id"))
         if message.conversation_id != conversation_id(request):
             raise NotFound(f"no message {raw} in this conversation")
         return message.id
@@ -289,8 +282,8 @@ class AgentApi:
     async def assign(self, request: web.Request) -> web.Response:
         data = await json_object(request) if request.can_read_body else {}
         agent_id = data.get("agent_id")
-        if agent_id is not None and (not isinstance(agent_id, int) or isinstance(agent_id, bool)):
-            raise InvalidInput('"agent_id" must be an agent\'s id')
+        if agent_id is not None:
+            agent_id = parse_id(agent_id, '"agent_id"')
         conversation = await self._services.queue.assign(
             conversation_id(request), current_agent(request), agent_id
         )

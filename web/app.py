@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from web import openapi
 from web.access_log import AccessLogger
 from web.api import AgentApi, TokenCache, auth_middleware
 from web.errors import error_middleware
@@ -53,6 +54,7 @@ def build_app(
     app.add_routes(AgentApi(services, tokens, sessions).routes())
     app.add_routes(InboxApi(services).routes())
     app.add_routes(FileRoutes(services.files).routes())
+    app.add_routes(openapi.routes())
     app.add_routes(EventStream(services).routes())
     app.add_routes(Pages(services).routes())
     app.add_routes(LoginPages(services, sessions).routes())

@@ -43,7 +43,10 @@ class FileRoutes:
         """``multipart/form-data`` with a ``file`` field, or the raw bytes with ``?name=``."""
         limit = self._files.max_bytes
         if request.content_type == "multipart/form-data":
-            reader = await request.multipart()
+            try:
+                reader = await request.multipart()
+            except ValueError as error:  # no boundary, a broken header
+                raise InvalidInput(f"the form cannot be read: {error}") from None
             part = await reader.next()
             while part is not None and (
                 not isinstance(part, BodyPartReader) or part.name != "file"

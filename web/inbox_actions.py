@@ -18,6 +18,7 @@ from bridge.errors import BridgeError, Forbidden, InvalidInput
 from bridge.model import Agent, Attachment, Presence
 from bridge.ports import AgentSession
 from web.canned import check_template
+from web.errors import parse_id
 from web.files import MAX_ATTACHMENTS, _guess, _read_limited
 from web.flash import set_flash
 from web.render import local_path, see_other
@@ -32,10 +33,7 @@ Work = Callable[[Agent, Any], Awaitable[Outcome]]
 
 
 def _id(request: web.Request, name: str = "id") -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit():
-        raise InvalidInput(f"{name} must be a number")
-    return int(raw)
+    return parse_id(request.match_info[name], name)
 
 
 def _back(conversation_id: int, extra: str = "") -> str:
@@ -46,9 +44,7 @@ def _number(form: Any, name: str) -> int | None:
     raw = str(form.get(name, "")).strip()
     if not raw:
         return None
-    if not raw.isdigit():
-        raise InvalidInput(f"{name} must be a number")
-    return int(raw)
+    return parse_id(raw, name)
 
 
 class InboxActions:

@@ -12,15 +12,13 @@ from bridge.model import ConversationStatus
 from bridge.ports import CannedResponse, ConversationQuery, ConversationRow
 from web.api import MAX_PAGE, conversation_id, current_agent, int_param
 from web.canned import check_template, fill, with_checklist
-from web.errors import json_object
+from web.errors import json_object, parse_id
 from web.serialize import conversation_json, customer_json, message_json
 from web.services import WebServices
 
 
 def _int(value: object, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidInput(f'"{name}" must be a number')
-    return value
+    return parse_id(value, f'"{name}"')
 
 
 def row_json(row: ConversationRow) -> dict[str, Any]:
@@ -167,9 +165,11 @@ class InboxApi:
     async def read(self, request: web.Request) -> web.Response:
         data = await json_object(request)
         message_id = _int(data.get("message_id"), "message_id")
+        # 404 for a conversation that is not there, rather than a foreign-key failure below.
+        conversation = await self._services.conversations.get_conversation(conversation_id(request))
         await self._inbox.inbox.mark_read(
             current_agent(request).id,
-            conversation_id(request),
+            conversation.id,
             message_id,
             self._services.clock.now(),
         )

@@ -13,10 +13,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bridge.errors import InvalidInput, NotFound
+from bridge.errors import NotFound
 from bridge.model import Agent, ConversationStatus
 from bridge.ports import ConversationQuery, DeliveryView
 from web.api import current_agent
+from web.errors import parse_id
 from web.flash import clear_flash, read_flash
 from web.inbox_actions import InboxActions
 from web.inbox_view import (
@@ -64,7 +65,7 @@ class Filters:
             channel=self.channel or None,
             status=ConversationStatus(self.status) if self.status else None,
             team=self.team or None,
-            tier=int(self.tier) if self.tier.isdigit() else None,
+            tier=int(self.tier) if self.tier.isdigit() and len(self.tier) < 10 else None,
             limit=LIST_SIZE,
         )
 
@@ -148,10 +149,8 @@ class InboxPages:
         }
         raw = request.query.get("c", "")
         if raw:
-            if not raw.isdigit():
-                raise InvalidInput("c must be a conversation id")
             try:
-                context |= await self._conversation(int(raw), agent)
+                context |= await self._conversation(parse_id(raw, "c"), agent)
             except NotFound:
                 context["flash"] = {"kind": "error", "text": f"No conversation {raw}."}
         response = self._render.page("inbox.html", started=started, **context)

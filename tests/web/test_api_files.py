@@ -110,3 +110,28 @@ async def test_edit_and_withdraw_through_the_api(bridge: Running) -> None:
     async with bridge.http.post(retract, headers=bridge.auth) as response:
         assert response.status == 409
         assert "too late" in (await response.json())["message"]
+
+
+async def test_findings_of_the_api_fuzzing_stay_fixed(bridge: Running) -> None:
+    """Each once answered 500 (tests/web/test_openapi.py found them)."""
+    huge = "9" * 30
+    for method, path in (
+        ("GET", f"/api/conversations/{huge}"),
+        ("POST", f"/api/conversations/{huge}/resolve"),
+        ("PATCH", f"/api/conversations/1/messages/{huge}"),
+        ("GET", "/api/conversations/-9223372036854775809"),
+    ):
+        async with bridge.http.request(
+            method, bridge.url(path), json={"text": "x"}, headers=bridge.auth
+        ) as response:
+            assert response.status == 400, path
+    async with bridge.http.post(
+        bridge.url("/api/conversations/424242/read"), json={"message_id": 1}, headers=bridge.auth
+    ) as response:
+        assert response.status == 404
+    async with bridge.http.post(
+        bridge.url("/api/files"),
+        data=b"--x\r\n",
+        headers={**bridge.auth, "Content-Type": "multipart/form-data"},
+    ) as response:
+        assert response.status == 400
