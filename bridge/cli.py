@@ -72,6 +72,18 @@ def parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=2.0, metavar="SECONDS", help="seconds between refreshes"
     )
     queue.add_argument("--count", type=_positive, default=None, help=argparse.SUPPRESS)
+    email = commands.add_parser("email", help="the email channel")
+    email_commands = email.add_subparsers(dest="email_command", required=True, metavar="ACTION")
+    imported = email_commands.add_parser(
+        "import",
+        help="load an existing mailbox (threads rebuilt, nothing sent)",
+        description="load an existing mailbox over IMAP: threads rebuilt, nothing sent",
+    )
+    imported.add_argument("--config", metavar="PATH", help="TOML settings file")
+    imported.add_argument(
+        "--mailbox", default=None, help="IMAP folder (default: channels.email.mailbox)"
+    )
+    imported.add_argument("--quiet", action="store_true", help="no progress line")
     return root
 
 
@@ -100,11 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "agent" and args.agent_command == "password":
         return commands.agent_password(args.config, email=args.email)
     if args.command == "queue":
-        from runtime.queue_view import queue_command
-
-        return queue_command(
+        return commands.queue(
             args.config, watch=args.watch, interval=args.interval, count=args.count
         )
+    if args.command == "email" and args.email_command == "import":
+        return commands.email_import(args.config, mailbox=args.mailbox, quiet=args.quiet)
     raise AssertionError(f"unhandled command {args.command}")  # argparse rejects the rest
 
 

@@ -173,3 +173,17 @@ def agent_password(config: str | None, *, email: str) -> int:
 
 def default_config_hint() -> Path:
     return Path("config/bridge.example.toml")
+
+
+def queue(config: str | None, *, watch: bool, interval: float, count: int | None) -> int:
+    from runtime.queue_view import queue_command
+
+    return queue_command(config, watch=watch, interval=interval, count=count)
+
+
+def email_import(config: str | None, *, mailbox: str | None, quiet: bool) -> int:
+    from runtime.email import import_command
+
+    settings = _settings(config)
+    setup_logging(settings.logging)
+    return import_command(settings, mailbox=mailbox, quiet=quiet)

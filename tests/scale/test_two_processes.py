@@ -23,6 +23,7 @@ from bridge.model import ThreadRef
 from bridge.ports import NewAgent
 from bridge.tokens import hash_token, new_token
 from runtime.app import Runtime
+from storage.migrate import upgrade
 from storage.store import Storage
 from storage.tables import metadata
 from tests.factories import inbound
@@ -61,6 +62,7 @@ async def two_processes(
 async def fresh_postgres(postgres_url: str) -> str:
     """The session's PostgreSQL database, emptied (as the contract suite does)."""
     store = Storage.open(postgres_url)
+    await upgrade(store.database)  # another test may have left it at an older revision
     names = ", ".join(t.name for t in reversed(metadata.sorted_tables))
     await store.database.run_write(
         lambda c: c.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
