@@ -238,6 +238,15 @@ class Runtime:
         await self.csat.stop()
         await self.metrics.stop()
         await self._maintenance.cancel_all()
+        # Channels that acknowledged input before storing it (Slack answers within 3 s, then
+        # handles the event) hand what they hold to the pipeline before it stops taking more.
+        for name, adapter in self.adapters.items():
+            quiesce = getattr(adapter, "quiesce", None)
+            if quiesce is not None:
+                try:
+                    await quiesce(timeout)
+                except Exception:
+                    log.exception("channel %s did not hand over its input", name)
         await self.ingestor.stop(timeout)
         await self.dispatcher.stop(timeout)
         for name, adapter in self.adapters.items():
