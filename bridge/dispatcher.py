@@ -101,6 +101,8 @@ class Dispatcher:
         observer: DeliveryObserver | None = None,
     ) -> None:
         self._observer = observer
+        #: Channels with deliveries backing off after transient errors.
+        self._troubled: set[str] = set()
         self._outbox = outbox
         self._adapters = adapters
         self._bus = bus
@@ -154,6 +156,20 @@ class Dispatcher:
             await self._outbox.release(sorted(self._in_flight), self._owner)
             self._in_flight.clear()
         self._running = False
+
+    async def destination_recovered(self, source: str) -> int:
+        """The platform of ``source`` works again (an adapter saw it, or a send went through):
+        deliveries backing off after transient errors are due now instead of minutes later."""
+        self._troubled.discard(source)
+        try:
+            count = await self._outbox.hurry(source, self._clock.now())
+        except Exception:
+            log.exception("could not bring %s's waiting deliveries forward", source)
+            return 0
+        if count:
+            log.info("%s is back: %d waiting deliveries are due now", source, count)
+            self._wake.set()
+        return count
 
     async def report_failure(self, source: str, external_id: str, reason: str) -> bool:
         """A platform reported after the fact that a sent message did not arrive (an email
@@ -237,8 +253,16 @@ class Dispatcher:
             await asyncio.sleep(0.5)
             self._outcome_ready.set()
             return
-        for _, outcome in batch:
+        recovered: set[str] = set()
+        for claimed, outcome in batch:
             self._in_flight.discard(outcome.delivery_id)
+            source = claimed.delivery.destination.source
+            if outcome.state == "retry":
+                self._troubled.add(source)
+            elif outcome.state == "sent" and source in self._troubled:
+                recovered.add(source)
+        for source in recovered:
+            await self.destination_recovered(source)
         self._wake.set()
         # Only now is the outcome true in the store, so only now is it announced.
         events = [self._event_for(claimed, outcome) for claimed, outcome in batch]

@@ -274,6 +274,10 @@ class OutboxStore(Protocol):
 
     async def next_due_at(self) -> datetime | None: ...
 
+    async def hurry(self, source: str, now: datetime) -> int:
+        """Make ``source``'s pending deliveries that wait after a failed attempt due now."""
+        ...
+
     async def fail_by_external(
         self, source: str, external_id: str, reason: str, now: datetime
     ) -> Delivery | None:
@@ -385,6 +389,11 @@ class FileStore(Protocol):
 
 
 class DeliveryFeedback(Protocol):
+    async def destination_recovered(self, source: str) -> int:
+        """The platform of channel account ``source`` works again: deliveries waiting after
+        transient errors are tried now. Returns how many were brought forward."""
+        ...
+
     async def report_failure(self, source: str, external_id: str, reason: str) -> bool:
         """A platform said later that a sent message did not arrive (an email bounce): mark
         the delivery failed and tell agents. False when no such delivery is known."""

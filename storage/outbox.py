@@ -100,6 +100,22 @@ class SqlOutbox:
             )
         return claimed
 
+    async def hurry(self, source: str, now: datetime) -> int:
+        channel, _, account = source.partition(":")
+        statement = (
+            update(deliveries)
+            .where(
+                deliveries.c.state == PENDING,
+                deliveries.c.channel == channel,
+                deliveries.c.account == account,
+                deliveries.c.attempts > 0,
+                deliveries.c.next_attempt_at > now,
+            )
+            .values(next_attempt_at=now)
+        )
+        result = await self._db.run_write(lambda c: c.execute(statement))
+        return int(result.rowcount or 0)
+
     async def fail_by_external(
         self, source: str, external_id: str, reason: str, now: datetime
     ) -> Delivery | None:

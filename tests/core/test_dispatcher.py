@@ -274,3 +274,22 @@ async def test_a_destination_without_a_running_adapter_waits_without_spending_at
         assert error == "channel webchat:default is not running"
         resolved = await stack.service.resolve(conversation)
         assert resolved.status is ConversationStatus.RESOLVED
+
+
+async def test_a_recovered_platform_gets_its_waiting_deliveries_at_once(tmp_path: Path) -> None:
+    async with core_stack(tmp_path / "b.db") as stack:
+        conversation = await open_conversation(stack)
+        # One transient failure, then a backoff of an hour: far longer than the test.
+        adapter = RecordingAdapter(failures=[TransientChannelError("502 bad gateway")])
+        slow = RetryPolicy(initial=3600, maximum=3600, in_process_attempts=1, max_attempts=6)
+        dispatcher = dispatcher_for(stack, adapter, retry=slow)
+        retrying = stack.bus.subscribe(frozenset({"delivery.retrying"}))
+        await dispatcher.start()
+        await stack.service.reply(conversation, stack.agent, "hello", internal=False)
+        await asyncio.wait_for(anext(aiter(retrying)), 5)
+        assert adapter.sent == []
+        assert await dispatcher.destination_recovered("webchat:default") == 1
+        await adapter.wait_for(1)
+        assert await dispatcher.destination_recovered("webchat:default") == 0
+        await dispatcher.stop()
+        assert [s.text for s in adapter.sent] == ["hello"]
