@@ -15,7 +15,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from sqlalchemy import text
 
 from bridge.clock import SystemClock
 from bridge.events import ConversationOpened, MessageAdded
@@ -25,7 +24,7 @@ from bridge.tokens import hash_token, new_token
 from runtime.app import Runtime
 from storage.migrate import upgrade
 from storage.store import Storage
-from storage.tables import metadata
+from tests.databases import PostgresServer
 from tests.factories import inbound
 from tests.harness import test_settings as settings_for
 from tests.webchat.test_adapter import next_frame, send_message
@@ -59,16 +58,19 @@ async def two_processes(
 
 
 @pytest.fixture
-async def fresh_postgres(postgres_url: str) -> str:
-    """The session's PostgreSQL database, emptied (as the contract suite does)."""
-    store = Storage.open(postgres_url)
-    await upgrade(store.database)  # another test may have left it at an older revision
-    names = ", ".join(t.name for t in reversed(metadata.sorted_tables))
-    await store.database.run_write(
-        lambda c: c.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    )
-    await store.close()
-    return postgres_url
+def fresh_postgres(postgres_server: PostgresServer) -> str:
+    """A database of its own, migrated: the session's shared one is rewound by other tests."""
+    url = postgres_server.new_database()
+
+    async def migrate() -> None:
+        store = Storage.open(url)
+        try:
+            await upgrade(store.database)
+        finally:
+            await store.close()
+
+    asyncio.run(migrate())
+    return url
 
 
 async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
