@@ -16,6 +16,7 @@ from bridge.ports import (
     ConversationStore,
     CursorStore,
     CustomerHistory,
+    CustomerRatings,
     DeliveryFeedback,
     EventBus,
     FileStore,
@@ -46,3 +47,5 @@ class ChannelDeps:
     var_dir: Path
     #: Runs a loop that must not run twice at once across processes (long polling, IDLE).
     singletons: Singletons
+    #: Ratings given with buttons on the customer's channel (None: ratings are off).
+    ratings: CustomerRatings | None = None

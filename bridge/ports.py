@@ -843,3 +843,13 @@ class DashboardStore(Protocol):
     async def agent_loads(self) -> list[AgentLoad]:
         """Every agent with the conversations they hold, as stored now."""
         ...
+
+
+class CustomerRatings(Protocol):
+    """Ratings a customer gives on their own channel (Telegram's 1-5 buttons), named by the
+    status-page token their rating request carried."""
+
+    async def rate_by_link(self, token: str, rating: int) -> bool:
+        """Record 1-5 for the resolved conversation of ``token``; False when the token is
+        unknown, the rating out of range, or the conversation not resolved."""
+        ...

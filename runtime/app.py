@@ -44,6 +44,7 @@ from storage.redis_bus import RedisBus
 from storage.store import Storage
 from web.app import build_app
 from web.services import WebServices
+from web.status_links import LinkRatings
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,14 @@ class Runtime:
             public_url=settings.public_url,
             var_dir=Path(settings.storage.files_dir).parent,
             singletons=self.singletons,
+            ratings=LinkRatings(
+                self.inbox.status_pages,
+                self.storage.feedback,
+                self.storage.conversations,
+                self.clock,
+            )
+            if settings.web.csat_enabled
+            else None,
         )
         channels = settings.channels
         for channel in (

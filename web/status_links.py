@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import secrets
 
-from bridge.model import Conversation
-from bridge.ports import Clock, StatusLinkStore
+from bridge.model import Conversation, ConversationStatus
+from bridge.ports import Clock, ConversationStore, RatingStore, StatusLinkStore
 from bridge.tokens import hash_token
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
@@ -36,3 +36,32 @@ class StatusLinks:
         if not _TOKEN.match(token):
             return None
         return await self._store.conversation_of_link(hash_token(token))
+
+
+class LinkRatings:
+    """:class:`bridge.ports.CustomerRatings` over status links: a rating button on a channel
+    carries the same token as the rating form on the status page."""
+
+    def __init__(
+        self,
+        links: StatusLinks,
+        ratings: RatingStore,
+        conversations: ConversationStore,
+        clock: Clock,
+    ) -> None:
+        self._links = links
+        self._ratings = ratings
+        self._conversations = conversations
+        self._clock = clock
+
+    async def rate_by_link(self, token: str, rating: int) -> bool:
+        if not 1 <= rating <= 5:
+            return False
+        conversation_id = await self._links.conversation_of(token)
+        if conversation_id is None:
+            return False
+        conversation = await self._conversations.get_conversation(conversation_id)
+        if conversation.status is not ConversationStatus.RESOLVED:
+            return False
+        await self._ratings.rate(conversation_id, rating, None, self._clock.now())
+        return True

@@ -133,6 +133,7 @@ class TelegramAdapter:
             clock=self._deps.clock,
             source=self._source,
             timeout=int(settings.request_timeout),
+            rating_buttons=self._deps.ratings is not None,
         )
         self._handler = UpdateHandler(
             bot, self._sender, self._deps, settings, bot_username=lambda: self._username

@@ -20,11 +20,19 @@ no-op in the store.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiogram.types import Message, Update, User
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+    User,
+)
 from pydantic import ValidationError
 
 from bridge.inbound import InboundEdit, InboundMessage
@@ -32,7 +40,14 @@ from bridge.model import Attachment, ThreadRef, source_key
 from channels.telegram.media import UNREADABLE, FileRef, content_type, files_of, placeholder
 
 CHANNEL = "telegram"
-HANDLED_KINDS = frozenset({"message", "edited_message"})
+HANDLED_KINDS = frozenset({"message", "edited_message", "callback_query"})
+#: Kinds whose unreadable parts are set aside while the rest is stored (a customer's words);
+#: any other kind that does not read is set aside whole and acknowledged.
+SALVAGED_KINDS = frozenset({"message", "edited_message"})
+#: A rating button's data: the status-page token of the rating request, and 1-5.
+RATE_DATA = re.compile(r"^rate:([A-Za-z0-9_-]{32}):([1-5])$")
+#: A rating request's link to the status page's rating form (see web/csat.py).
+RATE_LINK = re.compile(r"/status/([A-Za-z0-9_-]{32})#rate\b")
 #: Without these a message cannot be stored or answered.
 ESSENTIAL = frozenset({"message_id", "date", "chat", "from"})
 COMMANDS = frozenset({"start", "status", "help"})
@@ -128,12 +143,25 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
+class Rated:
+    """A customer tapped a rating button under a rating request."""
+
+    update_id: int
+    callback_id: str
+    chat_id: int | None
+    message_id: int | None
+    token: str
+    rating: int
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Ignored:
     update_id: int
     reason: str
 
 
-Parsed = Incoming | Edited | Command | Ignored
+Parsed = Incoming | Edited | Command | Rated | Ignored
 
 
 def external_id(chat_id: int, message_id: int) -> str:
@@ -171,6 +199,8 @@ def parse_update(
         return _parse_message(update_id, update.message, account, groups, bot_username)
     if update.edited_message is not None:
         return _parse_edit(update_id, update.edited_message, account, groups)
+    if update.callback_query is not None:
+        return _parse_callback(update_id, update.callback_query)
     return Ignored(update_id, f"update kind {update_kind(update)} is not handled")
 
 
@@ -195,7 +225,7 @@ def read_update(data: dict[str, Any]) -> Update:
                 continue
             kind = where[0]
             part = pruned[kind]
-            if kind not in HANDLED_KINDS:
+            if kind not in SALVAGED_KINDS:
                 pruned[f"{UNREADABLE}{kind}"] = pruned.pop(kind)
             elif (
                 len(where) >= 2
@@ -308,3 +338,31 @@ def _command(text: str | None, bot_username: str | None) -> tuple[str, str] | No
     if name not in COMMANDS:
         return None
     return name, argument.strip()
+
+
+def _parse_callback(update_id: int, query: CallbackQuery) -> Rated | Ignored:
+    found = RATE_DATA.match(query.data or "")
+    if found is None:
+        return Ignored(update_id, "a button this bridge did not send")
+    message = query.message
+    return Rated(
+        update_id,
+        query.id,
+        message.chat.id if message is not None else None,
+        message.message_id if message is not None else None,
+        found.group(1),
+        int(found.group(2)),
+        query.from_user.language_code,
+    )
+
+
+def rating_keyboard(token: str) -> InlineKeyboardMarkup:
+    """1-5 buttons under a rating request; each carries the request's token."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=f"{n} ⭐", callback_data=f"rate:{token}:{n}")
+                for n in range(1, 6)
+            ]
+        ]
+    )

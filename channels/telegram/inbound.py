@@ -35,6 +35,7 @@ from channels.telegram.convert import (
     Edited,
     Ignored,
     Incoming,
+    Rated,
     parse_update,
 )
 from channels.telegram.errors import MAPPED, channel_error
@@ -134,6 +135,8 @@ class UpdateHandler:
             await self._incoming(parsed)
         elif isinstance(parsed, Edited):
             await self._edited(parsed)
+        elif isinstance(parsed, Rated):
+            await self._rated(parsed)
         else:
             await self._command(parsed)
 
@@ -209,6 +212,22 @@ class UpdateHandler:
             log.info("telegram update %d: edit of an unknown message", edited.update_id)
         else:
             log.info("telegram update %d: message %d edited", edited.update_id, message.id)
+
+    async def _rated(self, rated: Rated) -> None:
+        """A rating button: recorded through the request's status-page token, and the tap
+        answered (Telegram shows a spinner on the button until it is)."""
+        ratings = self._deps.ratings
+        recorded = ratings is not None and await ratings.rate_by_link(rated.token, rated.rating)
+        log.info(
+            "telegram update %d: rating %s", rated.update_id, "recorded" if recorded else "refused"
+        )
+        language = language_of(rated.language)
+        try:
+            await self._bot.answer_callback_query(
+                rated.callback_id, text=text("rated" if recorded else "not_rated", language)
+            )
+        except MAPPED as error:
+            log.warning("answering a rating tap failed: %s", channel_error(error).reason)
 
     async def _command(self, command: Command) -> None:
         reply = await answer(command, self._deps.history, self._deps.queue)

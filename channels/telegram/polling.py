@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 CURSOR = "offset"
 #: What the bridge asks Telegram for; other kinds would only be logged and dropped.
-ALLOWED_UPDATES = ["message", "edited_message"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 STALE_OFFSET = timedelta(days=6)
 
 Report = Callable[[Health, str], None]

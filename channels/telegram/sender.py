@@ -26,17 +26,19 @@ from typing import TypeVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
-from aiogram.types import BufferedInputFile, ReplyParameters
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, ReplyParameters
 from aiogram.types import Message as TelegramMessage
 
 from bridge.errors import NotFound, PermanentChannelError
-from bridge.model import Attachment
+from bridge.model import Attachment, Author
 from bridge.outbound import OutboundMessage, SentReceipt
 from bridge.ports import Clock, FileStore, LinkStore
 from channels.telegram.convert import (
+    RATE_LINK,
     chat_of,
     external_id,
     parse_external_id,
+    rating_keyboard,
 )
 from channels.telegram.errors import MAPPED, channel_error, is_not_modified
 from channels.telegram.pacing import Pacer
@@ -81,7 +83,11 @@ class Sender:
         clock: Clock,
         source: str,
         timeout: int,
+        rating_buttons: bool = False,
     ) -> None:
+        #: Rating requests (a bot message linking the status page's rating form) get 1-5
+        #: buttons, so a customer rates without leaving the chat.
+        self._rating_buttons = rating_buttons
         self._bot = bot
         self._pacer = pacer
         self._files = files
@@ -99,13 +105,18 @@ class Sender:
         if not parts:
             raise PermanentChannelError("the message has neither text nor files")
         reply_to = _reply_target(out.reply_to_external_id, chat_id)
+        buttons = None
+        if self._rating_buttons and out.message.author is Author.BOT:
+            link = RATE_LINK.search(out.message.text)
+            buttons = rating_keyboard(link.group(1)) if link else None
         key = out.idempotency_key
         done = await self._sent_before(key)
         for index, part in enumerate(parts):
             if index < len(done):
                 continue  # sent by an earlier attempt of this delivery
             replying = reply_to if index == 0 else None
-            sent = await self._send_part(chat_id, part, replying)
+            markup = buttons if index == len(parts) - 1 and part.attachment is None else None
+            sent = await self._send_part(chat_id, part, replying, markup)
             done = [*done, sent]
             await self._remember(key, done)
         done = done[: len(parts)]
@@ -117,7 +128,13 @@ class Sender:
         """The bot's own text (a command's answer, a notice); returns its message id."""
         return await self._send_part(chat_id, Part(text=text[:MAX_TEXT]), None)
 
-    async def _send_part(self, chat_id: int, part: Part, reply_to: int | None) -> int:
+    async def _send_part(
+        self,
+        chat_id: int,
+        part: Part,
+        reply_to: int | None,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> int:
         reply = (
             ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
             if reply_to is not None
@@ -131,6 +148,7 @@ class Sender:
                     part.text,
                     parse_mode=None,
                     reply_parameters=reply,
+                    reply_markup=markup,
                     request_timeout=self._timeout,
                 ),
             )

@@ -53,6 +53,8 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "line_busy": "Other customers are waiting right now; we'll answer as soon as we can.",
         "line_empty": "Nobody is waiting in line right now.",
         "less_than_a_minute": "less than a minute",
+        "rated": "Thank you for your rating!",
+        "not_rated": "This rating request has expired; thank you anyway.",
         "file_too_large": (
             "Sorry, we couldn't receive {name}: files can be at most {limit}. Could "
             "you send a smaller file, or a link to it?"
@@ -90,6 +92,8 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "line_busy": "Сейчас в очереди есть другие обращения; мы ответим, как только сможем.",
         "line_empty": "Сейчас очереди нет.",
         "less_than_a_minute": "меньше минуты",
+        "rated": "Спасибо за оценку!",
+        "not_rated": "Этот запрос оценки уже неактуален, но спасибо!",
         "file_too_large": (
             "К сожалению, мы не можем принять файл {name}: размер файла не должен "
             "превышать {limit}. Пришлите, пожалуйста, файл поменьше или ссылку на него."
@@ -133,6 +137,8 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         ),
         "line_empty": "Neste momento não há fila.",
         "less_than_a_minute": "menos de um minuto",
+        "rated": "Obrigado pela sua avaliação!",
+        "not_rated": "Este pedido de avaliação já expirou, mas obrigado!",
         "file_too_large": (
             "Desculpe, não foi possível receber {name}: os ficheiros podem ter no "
             "máximo {limit}. Pode enviar um ficheiro mais pequeno, ou um link para ele?"

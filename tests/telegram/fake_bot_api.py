@@ -318,6 +318,7 @@ class FakeBotApi(UpdateMethods, MessageMethods):
             "editmessagetext": self._edit_message_text,
             "getfile": self._get_file,
             "sendchataction": self._true,
+            "answercallbackquery": self._true,
             "setmycommands": self._true,
         }
 

@@ -4,6 +4,7 @@ getFile (https://core.telegram.org/bots/api#available-methods), with Telegram's 
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from typing import Any
 
@@ -123,6 +124,7 @@ class MessageMethods:
             call.at,
             reply_to=reply_to,
             parse_mode=call.params.get("parse_mode"),
+            reply_markup=_markup(call.params.get("reply_markup")),
         )
         self.sent.append(sent)
         return self._message(sent)
@@ -203,3 +205,10 @@ class MessageMethods:
             "file_size": stored.size,
             "file_path": stored.file_path,
         }
+
+
+def _markup(value: object) -> dict[str, Any] | None:
+    """``reply_markup`` arrives as a JSON string in forms, an object in JSON bodies."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else None

@@ -88,6 +88,7 @@ class SentMessage:
     reply_to: int | None = None
     parse_mode: str | None = None
     edits: list[str] = field(default_factory=list)
+    reply_markup: dict[str, Any] | None = None
 
 
 @dataclass

@@ -180,7 +180,7 @@ def test_other_commands_are_just_text() -> None:
         ("new_members", "group"),  # groups off: ignored before anything else
         ("from_bot", "bot"),
         ("channel_post", "channel_post"),
-        ("callback_query", "callback_query"),
+        ("callback_query", "button this bridge did not send"),
         ("future_kind", "some_future_kind"),
         ("my_chat_member", "my_chat_member"),
         ("anonymous_admin", "without a sender"),

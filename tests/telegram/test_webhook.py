@@ -48,7 +48,11 @@ async def test_updates_pushed_to_the_webhook_start_a_conversation(
         [registered] = pushing.calls_of("setWebhook")
         assert registered.params["url"] == str(bridge.url("/telegram/webhook"))
         assert registered.params["secret_token"] == SECRET
-        assert registered.params["allowed_updates"] == ["message", "edited_message"]
+        assert registered.params["allowed_updates"] == [
+            "message",
+            "edited_message",
+            "callback_query",
+        ]
         assert not pushing.calls_of("getUpdates")
 
         says(pushing, CHAT, "hello through the webhook")
