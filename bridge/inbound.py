@@ -78,7 +78,11 @@ class IngestResult:
 
 def check_body(text: str, attachments: tuple[Attachment, ...] = ()) -> None:
     """Refuse a message body that cannot be stored, with a reason a person can act on."""
-    size = len(text.encode("utf-8"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud800" in JSON): no database or platform can hold it.
+        raise InvalidInput("text is not valid Unicode (it has a lone surrogate)") from None
     if size > MAX_TEXT_BYTES:
         raise TextTooLong(f"text is {size} bytes; the limit is {MAX_TEXT_BYTES} bytes (64 KB)")
     if not text.strip() and not attachments:

@@ -89,10 +89,12 @@ def parse_message_event(event: Mapping[str, Any]) -> MessageEvent | None:
     if event.get("type") != "message":
         return None
     subtype = event.get("subtype")
+    if subtype is not None and not isinstance(subtype, str):
+        subtype = "unknown"  # not a subtype Slack sends: handled as "other" below
     channel = str(event.get("channel", ""))
     channel_type = str(event.get("channel_type", ""))
     if subtype == "message_changed":
-        inner = event.get("message") or {}
+        inner = _mapping(event.get("message"))
         return MessageEvent(
             "changed",
             channel,
@@ -105,7 +107,7 @@ def parse_message_event(event: Mapping[str, Any]) -> MessageEvent | None:
             subtype=subtype,
         )
     if subtype == "message_deleted":
-        previous = event.get("previous_message") or {}
+        previous = _mapping(event.get("previous_message"))
         return MessageEvent(
             "deleted",
             channel,
@@ -288,3 +290,8 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} MB"  # pragma: no cover (the loop always returns)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    """A nested object of an event, or an empty one when Slack (or a forger) sent another type."""
+    return value if isinstance(value, Mapping) else {}
