@@ -16,19 +16,17 @@ import asyncio
 import secrets
 import subprocess
 import sys
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import inbox_live
-from bench.common import bridge_server, emit, machine, new_session, percentiles, run
-from bench.inbox_live import PASSWORD, _drain, follow, sign_in
+from bench.common import bridge_server, emit, machine, percentiles, run
+from bench.inbox_live import PASSWORD, follow, sign_in, visitors_write
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379/14"
@@ -84,32 +82,9 @@ async def main() -> None:
                 asyncio.create_task(follow(on_one, one.base_url, sent, seen_one)),
                 asyncio.create_task(follow(on_two, two.base_url, sent, seen_two, done)),
             ]
-            async with aiohttp.ClientSession() as http:
-                base = one.base_url
-                tokens = [await new_session(http, base, f"v{n}") for n in range(args.visitors)]
-                sockets = [await http.ws_connect(f"{base}/webchat/ws?token={t}") for t in tokens]
-                drains = [asyncio.create_task(_drain(ws)) for ws in sockets]
-                await asyncio.sleep(1.0)  # both streams open and subscribed
-                interval = 1.0 / args.rate
-                start = time.perf_counter()
-                for n in range(args.messages):
-                    delay = start + n * interval - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    text = f"live bench message {n}"
-                    sent[text] = time.perf_counter()
-                    await sockets[n % len(sockets)].send_json(
-                        {"type": "message", "text": text, "client_msg_id": f"c{n}"}
-                    )
-                try:
-                    async with asyncio.timeout(30):
-                        await done.wait()
-                except TimeoutError:
-                    pass  # reported as fewer received
-                for ws in sockets:
-                    await ws.close()
-                for task in [*drains, *streams]:
-                    task.cancel()
+            await visitors_write(one.base_url, args, sent, done, settle=1.0)
+            for task in streams:
+                task.cancel()
             await on_one.close()
             await on_two.close()
     finally:

@@ -69,6 +69,43 @@ async def follow(
                 data = ""
 
 
+async def visitors_write(
+    base: str,
+    args: argparse.Namespace,
+    sent: dict[str, float],
+    done: asyncio.Event,
+    *,
+    settle: float,
+) -> None:
+    """``args.visitors`` web chat visitors write ``args.messages`` messages at ``args.rate``
+    per second (send times in ``sent``), then wait up to 30 s for ``done``."""
+    async with aiohttp.ClientSession() as http:
+        tokens = [await new_session(http, base, f"v{n}") for n in range(args.visitors)]
+        sockets = [await http.ws_connect(f"{base}/webchat/ws?token={t}") for t in tokens]
+        drains = [asyncio.create_task(_drain(ws)) for ws in sockets]
+        await asyncio.sleep(settle)  # the streams are open and subscribed
+        interval = 1.0 / args.rate
+        start = time.perf_counter()
+        for n in range(args.messages):
+            delay = start + n * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            text = f"live bench message {n}"
+            sent[text] = time.perf_counter()
+            await sockets[n % len(sockets)].send_json(
+                {"type": "message", "text": text, "client_msg_id": f"c{n}"}
+            )
+        try:
+            async with asyncio.timeout(30):
+                await done.wait()
+        except TimeoutError:
+            pass  # reported as fewer received
+        for ws in sockets:
+            await ws.close()
+        for task in drains:
+            task.cancel()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=500)
@@ -110,31 +147,9 @@ async def main() -> None:
             asyncio.create_task(follow(http, base, sent, other))
             for http, other in zip(agents[1:], others, strict=True)
         ]
-        async with aiohttp.ClientSession() as http:
-            tokens = [await new_session(http, base, f"v{n}") for n in range(args.visitors)]
-            sockets = [await http.ws_connect(f"{base}/webchat/ws?token={t}") for t in tokens]
-            drains = [asyncio.create_task(_drain(ws)) for ws in sockets]
-            await asyncio.sleep(0.5)  # the streams are open and subscribed
-            interval = 1.0 / args.rate
-            start = time.perf_counter()
-            for n in range(args.messages):
-                delay = start + n * interval - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                text = f"live bench message {n}"
-                sent[text] = time.perf_counter()
-                await sockets[n % len(sockets)].send_json(
-                    {"type": "message", "text": text, "client_msg_id": f"c{n}"}
-                )
-            try:
-                async with asyncio.timeout(30):
-                    await done.wait()
-            except TimeoutError:
-                pass  # reported as fewer received
-            for ws in sockets:
-                await ws.close()
-            for task in [*drains, *streams]:
-                task.cancel()
+        await visitors_write(base, args, sent, done, settle=0.5)
+        for task in streams:
+            task.cancel()
         for http in agents:
             await http.close()
     latencies = [seen[t] - sent[t] for t in seen]

@@ -69,7 +69,7 @@ def build_inbox(
         templates=storage.templates,
         ratings=storage.feedback,
         links=storage.feedback,
-        dashboard=storage.feedback,
+        dashboard=storage.routing,
         ingest=ingest,
         status_pages=links,
         response_due=due,

@@ -1,19 +1,19 @@
 """What customers see and say outside the conversation: status page links (token hashes
-only) and satisfaction ratings; and the history behind the supervisor's chart."""
+only) and satisfaction ratings."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, exists, false, func, insert, or_, select, update
+from sqlalchemy import Connection, exists, false, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bridge.errors import NotFound
-from bridge.model import ConversationStatus, DeliveryState, Message, Visibility
-from bridge.ports import AgentLoad, OpenWait, Rating, WaitRecord
+from bridge.model import DeliveryState, Message, Visibility
+from bridge.ports import Rating
 from storage import rows
 from storage.database import Database
-from storage.tables import agents, conversations, csat, deliveries, messages, status_links, waits
+from storage.tables import conversations, csat, deliveries, messages, status_links
 
 
 class SqlFeedback:
@@ -102,61 +102,3 @@ class SqlFeedback:
                 for r in c.execute(query).mappings()
             ]
         )
-
-    # --- the dashboard's history ----------------------------------------------------------
-
-    async def waits_between(self, since: datetime, until: datetime) -> list[WaitRecord]:
-        query = (
-            select(waits)
-            .where(
-                waits.c.started_at <= until,
-                or_(waits.c.closed_at.is_(None), waits.c.closed_at >= since),
-            )
-            .order_by(waits.c.started_at)
-        )
-        return await self._db.run_read(
-            lambda c: [
-                WaitRecord(
-                    channel=r["channel"],
-                    kind=r["kind"],
-                    started_at=r["started_at"],
-                    promise_made_at=r["promise_made_at"],
-                    promised_at=r["promised_at"],
-                    answered_at=r["answered_at"],
-                    closed_at=r["closed_at"],
-                    breached_at=r["breached_at"],
-                )
-                for r in c.execute(query).mappings()
-            ]
-        )
-
-    async def open_waits(self) -> list[OpenWait]:
-        query = select(waits).where(waits.c.closed_at.is_(None)).order_by(waits.c.started_at)
-        return await self._db.run_read(
-            lambda c: [
-                OpenWait(
-                    conversation_id=r["conversation_id"],
-                    customer_id=r["customer_id"],
-                    channel=r["channel"],
-                    kind=r["kind"],
-                    started_at=r["started_at"],
-                    promised_at=r["promised_at"],
-                    breached_at=r["breached_at"],
-                )
-                for r in c.execute(query).mappings()
-            ]
-        )
-
-    async def agent_loads(self) -> list[AgentLoad]:
-        loads = (
-            select(conversations.c.assignee_id, func.count().label("load"))
-            .where(conversations.c.status == ConversationStatus.ASSIGNED.value)
-            .group_by(conversations.c.assignee_id)
-        )
-
-        def work(connection: Connection) -> list[AgentLoad]:
-            counted = {r.assignee_id: r.load for r in connection.execute(loads)}
-            found = connection.execute(select(agents).order_by(agents.c.name)).mappings()
-            return [AgentLoad(rows.agent(r), counted.get(r["id"], 0)) for r in found]
-
-        return await self._db.run_read(work)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     exists,
     func,
     literal_column,
+    or_,
     select,
     update,
 )
@@ -150,21 +151,9 @@ class SqlRouting:
     async def open_waits(self) -> list[OpenWait]:
         query = select(waits).where(waits.c.closed_at.is_(None)).order_by(waits.c.id)
 
-        def work(connection: Connection) -> list[OpenWait]:
-            return [
-                OpenWait(
-                    conversation_id=r["conversation_id"],
-                    customer_id=r["customer_id"],
-                    channel=r["channel"],
-                    kind=r["kind"],
-                    started_at=r["started_at"],
-                    promised_at=r["promised_at"],
-                    breached_at=r["breached_at"],
-                )
-                for r in connection.execute(query).mappings()
-            ]
-
-        return await self._db.run_read(work)
+        return await self._db.run_read(
+            lambda c: [rows.open_wait(r) for r in c.execute(query).mappings()]
+        )
 
     async def agent_loads(self) -> list[AgentLoad]:
         loads = (
@@ -395,22 +384,22 @@ class SqlRouting:
     async def waits_since(self, since: datetime) -> list[WaitRecord]:
         query = select(waits).where(waits.c.started_at >= since).order_by(waits.c.id)
 
-        def work(connection: Connection) -> list[WaitRecord]:
-            return [
-                WaitRecord(
-                    channel=r["channel"],
-                    kind=r["kind"],
-                    started_at=r["started_at"],
-                    promise_made_at=r["promise_made_at"],
-                    promised_at=r["promised_at"],
-                    answered_at=r["answered_at"],
-                    closed_at=r["closed_at"],
-                    breached_at=r["breached_at"],
-                )
-                for r in connection.execute(query).mappings()
-            ]
+        return await self._db.run_read(
+            lambda c: [rows.wait_record(r) for r in c.execute(query).mappings()]
+        )
 
-        return await self._db.run_read(work)
+    async def waits_between(self, since: datetime, until: datetime) -> list[WaitRecord]:
+        query = (
+            select(waits)
+            .where(
+                waits.c.started_at <= until,
+                or_(waits.c.closed_at.is_(None), waits.c.closed_at >= since),
+            )
+            .order_by(waits.c.started_at)
+        )
+        return await self._db.run_read(
+            lambda c: [rows.wait_record(r) for r in c.execute(query).mappings()]
+        )
 
     async def handling_times(self, since: datetime) -> list[tuple[str, float]]:
         query = (

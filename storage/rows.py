@@ -24,6 +24,7 @@ from bridge.model import (
     ThreadRef,
     Visibility,
 )
+from bridge.ports import OpenWait, WaitRecord
 
 Row = Mapping[Any, Any]  # SQLAlchemy RowMapping, or a plain dict
 
@@ -176,3 +177,28 @@ def as_utc(value: Any) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"not a time: {value!r}")
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def wait_record(row: Row) -> WaitRecord:
+    return WaitRecord(
+        channel=row["channel"],
+        kind=row["kind"],
+        started_at=row["started_at"],
+        promise_made_at=row["promise_made_at"],
+        promised_at=row["promised_at"],
+        answered_at=row["answered_at"],
+        closed_at=row["closed_at"],
+        breached_at=row["breached_at"],
+    )
+
+
+def open_wait(row: Row) -> OpenWait:
+    return OpenWait(
+        conversation_id=row["conversation_id"],
+        customer_id=row["customer_id"],
+        channel=row["channel"],
+        kind=row["kind"],
+        started_at=row["started_at"],
+        promised_at=row["promised_at"],
+        breached_at=row["breached_at"],
+    )

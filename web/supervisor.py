@@ -99,7 +99,7 @@ class SupervisorPages:
                     "load": a.load,
                     "capacity": a.agent.capacity,
                 }
-                for a in loads
+                for a in sorted(loads, key=lambda a: a.agent.name)
             ],
             "sla_breaches_today": overall["sla_breaches"],
             "breached_now": [

@@ -25,62 +25,35 @@ class FileRef:
     size: int | None  # as Telegram reported it; may be missing
 
 
+#: Message fields that carry one file: (field, name when the file has none, default type).
+#: The order is the Bot API's; a message has at most one of them.
+_FILE_KINDS = (
+    ("document", "document_{mid}", "application/octet-stream"),
+    ("voice", "voice_{mid}.ogg", "audio/ogg"),
+    ("video", "video_{mid}.mp4", "video/mp4"),
+    ("video_note", "video_note_{mid}.mp4", "video/mp4"),
+    ("audio", "audio_{mid}.mp3", "audio/mpeg"),
+    ("animation", "animation_{mid}.mp4", "video/mp4"),
+)
+
+
 def files_of(message: Message) -> tuple[FileRef, ...]:
     mid = message.message_id
     if message.photo:
         # Sizes come smallest first; the largest is the original as Telegram keeps it.
         photo = message.photo[-1]
         return (FileRef(photo.file_id, f"photo_{mid}.jpg", "image/jpeg", photo.file_size),)
-    if message.document is not None:
-        doc = message.document
-        return (
-            FileRef(
-                doc.file_id,
-                doc.file_name or f"document_{mid}",
-                doc.mime_type or "application/octet-stream",
-                doc.file_size,
-            ),
-        )
-    if message.voice is not None:
-        voice = message.voice
-        return (
-            FileRef(
-                voice.file_id, f"voice_{mid}.ogg", voice.mime_type or "audio/ogg", voice.file_size
-            ),
-        )
-    if message.video is not None:
-        video = message.video
-        return (
-            FileRef(
-                video.file_id,
-                video.file_name or f"video_{mid}.mp4",
-                video.mime_type or "video/mp4",
-                video.file_size,
-            ),
-        )
-    if message.video_note is not None:
-        note = message.video_note
-        return (FileRef(note.file_id, f"video_note_{mid}.mp4", "video/mp4", note.file_size),)
-    if message.audio is not None:
-        audio = message.audio
-        return (
-            FileRef(
-                audio.file_id,
-                audio.file_name or f"audio_{mid}.mp3",
-                audio.mime_type or "audio/mpeg",
-                audio.file_size,
-            ),
-        )
-    if message.animation is not None:
-        animation = message.animation
-        return (
-            FileRef(
-                animation.file_id,
-                animation.file_name or f"animation_{mid}.mp4",
-                animation.mime_type or "video/mp4",
-                animation.file_size,
-            ),
-        )
+    for kind, name, content_type in _FILE_KINDS:
+        file = getattr(message, kind)
+        if file is not None:
+            return (
+                FileRef(
+                    file.file_id,
+                    getattr(file, "file_name", None) or name.format(mid=mid),
+                    getattr(file, "mime_type", None) or content_type,
+                    file.file_size,
+                ),
+            )
     return ()
 
 
