@@ -37,6 +37,7 @@ class ThreadedFake:
         asyncio.run_coroutine_threadsafe(fake.close(), self._loop).result(timeout=30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)
+        self._loop.close()
 
     async def _make(self) -> FakeBotApi:
         fake = FakeBotApi(**self._options)
@@ -59,6 +60,15 @@ class ThreadedFake:
 
         self._loop.call_soon_threadsafe(run)
         return done.result(timeout=60)
+
+    async def run(self, action: Callable[[], T]) -> T:
+        """Like :meth:`do`, awaited from another loop instead of blocking it."""
+
+        async def act() -> T:
+            return action()
+
+        future = asyncio.run_coroutine_threadsafe(act(), self._loop)
+        return await asyncio.wrap_future(future)
 
     async def wait_for(self, condition: Callable[[], bool], timeout: float) -> None:
         """Await, from another loop, until ``condition()`` holds on the fake's loop."""

@@ -139,23 +139,42 @@ class ConversationService:
     async def post(self, new: NewAgentMessage) -> PostedMessage:
         check_body(new.text, new.attachments)
         posted = await self._store.post_message(new, plan_deliveries, self._clock.now())
-        if posted.duplicate:
-            return posted
-        log.info(
-            "message %d added to conversation %d by %s (%s, %d deliveries)",
-            posted.message.id,
-            posted.conversation.id,
-            new.author.value,
-            new.visibility.value,
-            len(posted.deliveries),
-        )
-        events: list[Event] = [MessageAdded(posted.message, posted.conversation)]
-        if posted.deliveries:
-            events.append(
-                DeliveriesQueued(posted.conversation.id, tuple(d.id for d in posted.deliveries))
-            )
-        await self._bus.publish(events)
+        await self.announce([posted])
         return posted
+
+    async def post_many(self, news: Sequence[NewAgentMessage]) -> list[PostedMessage]:
+        """:meth:`post` for many messages in one transaction (the router's acknowledgements
+        under load): all stored and announced together, or none."""
+        for new in news:
+            check_body(new.text, new.attachments)
+        if not news:
+            return []
+        posted = await self._store.post_messages(news, plan_deliveries, self._clock.now())
+        await self.announce(posted)
+        return posted
+
+    async def announce(self, posted: Sequence[PostedMessage]) -> None:
+        """Publish what was stored (by this service or in a store transaction of its own)."""
+        events: list[Event] = []
+        for one in posted:
+            if one.duplicate:
+                continue
+            message = one.message
+            log.info(
+                "message %d added to conversation %d by %s (%s, %d deliveries)",
+                message.id,
+                one.conversation.id,
+                message.author.value,
+                message.visibility.value,
+                len(one.deliveries),
+            )
+            events.append(MessageAdded(message, one.conversation))
+            if one.deliveries:
+                events.append(
+                    DeliveriesQueued(one.conversation.id, tuple(d.id for d in one.deliveries))
+                )
+        if events:
+            await self._bus.publish(events)
 
     async def resolve(self, conversation_id: int, agent: Agent | None = None) -> Conversation:
         """Resolve; resolving a resolved conversation changes nothing and is not an error."""

@@ -25,10 +25,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+)
 from tenacity.wait import wait_base, wait_exponential, wait_random
 
-from bridge.errors import InternalMessageRefused, PermanentChannelError, TransientChannelError
+from bridge.errors import (
+    InternalMessageRefused,
+    PermanentChannelError,
+    StorageUnavailable,
+    TransientChannelError,
+)
 from bridge.events import DeliveryFailed, DeliveryRetrying, DeliverySent, Event
 from bridge.gate import public_view
 from bridge.model import DeliveryState
@@ -119,6 +130,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._running = False
         self._claiming = False
+        self._store_down = False
         self.sent = 0
         self.failed = 0
         self.retried = 0
@@ -218,8 +230,17 @@ class Dispatcher:
                     claimed = await self._outbox.claim_due(
                         self._clock.now(), self._owner, self._retry.lease, free
                     )
+                except StorageUnavailable as error:
+                    # An outage, not a bug: said once, not with a traceback every second.
+                    if not self._store_down:
+                        log.warning("claiming deliveries: %s; trying again", error)
+                    self._store_down = True
                 except Exception:
                     log.exception("claiming deliveries failed; trying again shortly")
+                else:
+                    if self._store_down:
+                        log.info("claiming deliveries works again")
+                    self._store_down = False
             for item in claimed:
                 if item.delivery.id in self._in_flight:
                     continue
@@ -311,21 +332,25 @@ class Dispatcher:
             log.critical("delivery %d refused by the gate: %s", delivery.id, error)
             return SendOutcome(delivery.id, "dead", attempts, error=str(error))
 
-        remaining = max(1, self._retry.max_attempts - attempts)
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TransientChannelError),
-            stop=stop_after_attempt(min(self._retry.in_process_attempts, remaining)),
-            wait=wait_retry_after(
-                wait_exponential(multiplier=self._retry.initial, max=self._retry.maximum)
-                + wait_random(0, self._retry.initial)
-            ),
-            reraise=True,
-        )
+        budget = min(self._retry.in_process_attempts, max(1, self._retry.max_attempts - attempts))
         try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    receipt = await adapter.send(replace(out, attempt=attempts))
+            try:
+                attempts += 1
+                receipt = await adapter.send(replace(out, attempt=attempts))
+            except TransientChannelError as first:
+                wait = self._first_wait(first)
+                # Waiting in place must stay well inside the lease, or another process
+                # would claim the row meanwhile and send it too: a long Retry-After gives the
+                # row back at once, with its next attempt set past it.
+                if budget <= 1 or wait > self._in_place_limit:
+                    raise
+                # Building tenacity's machinery for every delivery cost more than the send
+                # itself under load, so it only comes in once the first attempt has failed.
+                await asyncio.sleep(wait)
+                async for attempt in self._retrying(budget - 1):
+                    with attempt:
+                        attempts += 1
+                        receipt = await adapter.send(replace(out, attempt=attempts))
         except TransientChannelError as error:
             self.retried += 1
             if attempts >= self._retry.max_attempts:
@@ -368,6 +393,32 @@ class Dispatcher:
             )
         self.sent += 1
         return SendOutcome(delivery.id, "sent", attempts, external_id=receipt.external_id)
+
+    @property
+    def _in_place_limit(self) -> float:
+        """Seconds a claim may spend waiting between attempts: a quarter of the lease."""
+        return self._retry.lease.total_seconds() / 4
+
+    def _first_wait(self, error: TransientChannelError) -> float:
+        """The wait before the second attempt: as :meth:`_retrying` would have waited."""
+        retry = self._retry
+        wait = min(retry.maximum, retry.initial) + random.uniform(0, retry.initial)  # noqa: S311
+        return max(wait, error.retry_after or 0.0)
+
+    def _retrying(self, attempts: int) -> AsyncRetrying:
+        """Attempts from the third on, in place: exponential backoff with jitter, never
+        sooner than a platform's ``retry_after``. The multiplier is doubled because
+        tenacity counts from the second attempt here."""
+        retry = self._retry
+        return AsyncRetrying(
+            retry=retry_if_exception_type(TransientChannelError),
+            stop=stop_after_attempt(attempts) | stop_before_delay(self._in_place_limit),
+            wait=wait_retry_after(
+                wait_exponential(multiplier=retry.initial * 2, max=retry.maximum)
+                + wait_random(0, retry.initial)
+            ),
+            reraise=True,
+        )
 
     def _later(self, seconds: float) -> datetime:
         return self._clock.now() + timedelta(seconds=seconds)

@@ -10,6 +10,7 @@
     ├── Forbidden               known caller, not allowed (-> 403)
     ├── Conflict                the state changed under the caller (-> 409)
     ├── InternalMessageRefused  an internal note reached a customer-facing path; never retried
+    ├── StorageUnavailable      the database cannot be reached now (a restart); retry (-> 503)
     └── ChannelError            raised by adapters, mapped at the adapter edge from SDK errors
         ├── TransientChannelError   retry later, after ``retry_after`` seconds when given
         └── PermanentChannelError   the platform refused for good; agents are told the reason
@@ -65,6 +66,16 @@ class InternalMessageRefused(BridgeError):
     """
 
     code = "internal_message_refused"
+
+
+class StorageUnavailable(BridgeError):
+    """The store cannot be reached for now (the database restarts, the network is down).
+
+    Nothing was stored, so nothing may be acknowledged; callers answer "try again" (503, an
+    error frame, a retried job), and a retry after the database is back succeeds.
+    """
+
+    code = "temporarily_unavailable"
 
 
 class ChannelError(BridgeError):

@@ -59,6 +59,12 @@ class ComponentState:
     def ready(self) -> bool:
         return self.health is Health.OK
 
+    @property
+    def serving(self) -> bool:
+        """Degraded still serves: messages are late, not lost (a platform rate limits, Redis
+        is away), so a load balancer must keep sending customers to this process."""
+        return self.health in (Health.OK, Health.DEGRADED)
+
 
 # --- storage -----------------------------------------------------------------------------
 
@@ -140,6 +146,10 @@ class ConversationStore(Protocol):
 
     async def get_customer(self, customer_id: int) -> Customer: ...
 
+    async def get_customers(self, customer_ids: Sequence[int]) -> dict[int, Customer]:
+        """The customers found among ``customer_ids``, by id."""
+        ...
+
     async def customer_names(self, customer_ids: Sequence[int]) -> dict[int, str]: ...
 
     async def list_conversations(
@@ -161,6 +171,12 @@ class ConversationStore(Protocol):
         self, new: NewAgentMessage, plan: PlanDeliveries, now: datetime
     ) -> PostedMessage:
         """Store an agent, bot or system message, and its deliveries when it is public."""
+        ...
+
+    async def post_messages(
+        self, news: Sequence[NewAgentMessage], plan: PlanDeliveries, now: datetime
+    ) -> list[PostedMessage]:
+        """:meth:`post_message` for many, in one transaction (all stored, or none)."""
         ...
 
     async def set_status(
@@ -587,7 +603,30 @@ class RoutingStore(Protocol):
         waiting period was already acknowledged (by this or another process)."""
         ...
 
+    async def claim_promises(
+        self, claims: Sequence[tuple[int, datetime]], made_at: datetime
+    ) -> set[int]:
+        """:meth:`claim_promise` for many ``(conversation id, promised at)`` in one
+        transaction; returns the conversations whose claim was taken."""
+        ...
+
+    async def acknowledge(
+        self,
+        items: Sequence[tuple[NewAgentMessage, datetime]],
+        plan: PlanDeliveries,
+        made_at: datetime,
+    ) -> list[PostedMessage]:
+        """Claim each message's conversation's promise (``(message, promised at)``) and store
+        the messages of the claims won, with their deliveries, in one transaction."""
+        ...
+
     async def promises_since(self, customer_id: int, since: datetime) -> int: ...
+
+    async def promises_since_many(
+        self, customer_ids: Sequence[int], since: datetime
+    ) -> dict[int, int]:
+        """Promises made since ``since`` per customer (customers with none are left out)."""
+        ...
 
     async def last_answer_at(self, conversation_id: int) -> datetime | None: ...
 
@@ -852,4 +891,60 @@ class CustomerRatings(Protocol):
     async def rate_by_link(self, token: str, rating: int) -> bool:
         """Record 1-5 for the resolved conversation of ``token``; False when the token is
         unknown, the rating out of range, or the conversation not resolved."""
+        ...
+
+
+# --- deliveries that wait (the inbox's banner, /readyz) -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingDelivery:
+    """A public message accepted for a customer and not delivered yet, because its channel
+    failed (it, or the reply ahead of it in its conversation) or because it is long overdue."""
+
+    delivery_id: int
+    message_id: int
+    conversation_id: int
+    destination: ThreadRef
+    attempts: int
+    #: What the last failed attempt ran into (this delivery's, or the one it queues behind).
+    reason: str | None
+    next_attempt_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingDestination:
+    """The waiting deliveries of one channel account."""
+
+    channel: str
+    account: str
+    count: int
+    #: The most recent failure on this destination; None when they are only overdue.
+    reason: str | None
+    #: The earliest retry planned after a failure.
+    next_attempt_at: datetime | None
+    oldest_created_at: datetime
+    #: Conversations with waiting deliveries, oldest first (at most a page of them).
+    conversation_ids: tuple[int, ...]
+
+    @property
+    def source(self) -> str:
+        return f"{self.channel}:{self.account}"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingDeliveries:
+    total: int
+    destinations: tuple[WaitingDestination, ...]
+    #: The oldest waiting deliveries, up to the limit asked for.
+    items: tuple[WaitingDelivery, ...]
+
+
+class DeliveryStatusStore(Protocol):
+    async def waiting(
+        self, now: datetime, *, overdue_after: timedelta, limit: int
+    ) -> WaitingDeliveries:
+        """Pending deliveries held up by a failure of their channel, or due for longer than
+        ``overdue_after`` and still not sent; ``limit`` caps the items (not the counts)."""
         ...

@@ -166,8 +166,14 @@ class OutboxSettings(Section):
     retry_max: float = Field(default=600.0, gt=0)
     #: Attempts before a delivery is given up as dead (agents are told).
     max_attempts: int = Field(default=15, gt=0, le=1000)
+    #: A process claims a delivery for this long; when it dies mid-send, another sends it once
+    #: the claim runs out (keep it above the longest send, retries within a claim included).
+    lease_seconds: float = Field(default=60.0, ge=5, le=3600)
     #: Deliveries sent at once (different conversations; one conversation is always in order).
     concurrency: int = Field(default=128, gt=0, le=10_000)
+    #: A reply still unsent this many seconds after it was due counts as waiting (the inbox's
+    #: banner, /readyz) even without a failure: no process is sending.
+    overdue_after: float = Field(default=60.0, gt=0)
 
 
 class WebSettings(Section):

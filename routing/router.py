@@ -17,7 +17,7 @@ import asyncio
 import heapq
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ from bridge.events import (
     MessageAdded,
     SlaBreached,
 )
+from bridge.gate import plan_deliveries
 from bridge.model import (
     Agent,
     Author,
@@ -119,6 +120,23 @@ class Wait:
     kind: str
     promised_at: datetime | None = None
     delay_told: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Say:
+    """A bot message to compose for one conversation."""
+
+    conversation: Conversation
+    kind: str
+    text: str  # the customer's words it answers (for the language guess), or ""
+    hint: str | None
+    eta: timedelta | None = None
+    opens_at: datetime | None = None
+    agent: str | None = None
+
+
+#: Events handled together at most: whatever queued up while the previous batch was handled.
+MAX_BATCH = 512
 
 
 class Router:
@@ -215,12 +233,20 @@ class Router:
         self._last_resync = now
 
     async def _follow(self, subscription: Subscription) -> None:
-        async for event in subscription:
+        # Events are taken in batches (whatever queued up while the previous batch was being
+        # handled), so the acknowledgements of a burst of new conversations are claimed and
+        # posted in one transaction each rather than several per customer.
+        events = aiter(subscription)
+        while True:
+            try:
+                batch = [await anext(events)]
+                while subscription.backlog() and len(batch) < MAX_BATCH:
+                    batch.append(await anext(events))
+            except StopAsyncIteration:
+                return
             self._handling = True
             try:
-                await self.handle(event)
-            except Exception:
-                log.exception("router failed on %s", event.kind)
+                await self.handle_batch(batch)
             finally:
                 self._handling = False
 
@@ -247,15 +273,36 @@ class Router:
     # --- events ---------------------------------------------------------------------------
 
     async def handle(self, event: Event) -> None:
+        acks: list[MessageAdded] = []
+        await self._handle(event, acks)
+        await self._acknowledge(acks)
+
+    async def handle_batch(self, events: Sequence[Event]) -> None:
+        """Handle events in order, one failing without stopping the others; acknowledgements
+        due are sent together at the end."""
+        acks: list[MessageAdded] = []
+        for event in events:
+            try:
+                await self._handle(event, acks)
+            except Exception:
+                log.exception("router failed on %s", event.kind)
+        try:
+            await self._acknowledge(acks)
+        except Exception:
+            log.exception("acknowledging %d conversations failed", len(acks))
+
+    async def _handle(self, event: Event, acks: list[MessageAdded]) -> None:
         now = self._clock.now()
         if isinstance(event, MessageAdded):
-            await self._on_message(event, now)
+            await self._on_message(event, now, acks)
         elif isinstance(event, ConversationOpened | ConversationReopened | ConversationUpdated):
             await self._on_conversation(event.conversation, now)
         elif isinstance(event, AgentUpdated):
             await self._on_agent(event.agent, now)
 
-    async def _on_message(self, event: MessageAdded, now: datetime) -> None:
+    async def _on_message(
+        self, event: MessageAdded, now: datetime, acks: list[MessageAdded]
+    ) -> None:
         conversation, message = event.conversation, event.message
         freed = self._apply(conversation, now)
         if message.author is Author.CUSTOMER:
@@ -266,7 +313,7 @@ class Router:
                 self._watch(conversation, wait)
             await self.dispatch([partition_of(conversation)])
             if event.opened or event.reopened:
-                await self._acknowledge(event)
+                acks.append(event)
             elif self._asks_status(message.text):
                 await self._tell_status(conversation.id, message.text, now)
         elif message.author is Author.AGENT and message.visibility is Visibility.PUBLIC:
@@ -562,51 +609,91 @@ class Router:
         target = self.settings.sla.target(conversation.origin.channel, conversation.priority, FIRST)
         return min(seconds, target)
 
-    async def _acknowledge(self, event: MessageAdded) -> None:
+    async def _acknowledge(self, events: Sequence[MessageAdded]) -> None:
+        """Acknowledge new waiting periods: one read of the customers' recent promises, one
+        transaction claiming the promises, one posting the messages, however many there are."""
         settings = self.settings
-        conversation = event.conversation
-        if not settings.acknowledgements or not event.auto_reply_allowed:
+        if not events or not settings.acknowledgements or settings.ack_max_per_hour <= 0:
             return
         now = self._clock.now()
-        if event.reopened:
-            answered = await self._store.last_answer_at(conversation.id)
-            if answered is not None and now - answered < settings.ack_quiet_after_reply:
-                return
-        if settings.ack_max_per_hour <= 0:
+        wanted: list[MessageAdded] = []
+        seen: set[int] = set()
+        for event in events:
+            conversation = event.conversation
+            if not event.auto_reply_allowed or conversation.id in seen:
+                continue
+            seen.add(conversation.id)
+            if event.reopened:
+                answered = await self._store.last_answer_at(conversation.id)
+                if answered is not None and now - answered < settings.ack_quiet_after_reply:
+                    continue
+            wanted.append(event)
+        if not wanted:
             return
-        if (
-            await self._store.promises_since(conversation.customer_id, now - timedelta(hours=1))
-            >= settings.ack_max_per_hour
-        ):
-            log.info("acknowledgement cap reached for customer %d", conversation.customer_id)
-            return
-        current = self.state.queue.get(conversation.id) or conversation
-        hours = settings.hours_of(conversation.team)
-        target = settings.sla.target(conversation.origin.channel, conversation.priority, FIRST)
-        opens_at = None
-        if not hours.is_open(now):
-            kind = "ack_closed"
-            opens_at = hours.next_open(now)
-            eta = target
-        else:
-            kind = "ack"
-            estimate = self.state.estimate(current, now)
-            # Nobody online to serve it: the channel's target is the only honest promise.
-            eta = target if estimate is None else self._announceable(current, estimate.announced)
-        promised_at = hours.add_open_time(now, eta)
-        if not await self._store.claim_promise(conversation.id, now, promised_at):
-            return  # this waiting period was acknowledged already
-        wait = self._waits.get(conversation.id)
-        if wait is not None:
-            wait.promised_at = promised_at
-        await self._say(
-            conversation,
-            kind,
-            event.message.text,
-            event.language_hint,
-            eta=timedelta(seconds=eta),
-            opens_at=opens_at,
+        made = await self._store.promises_since_many(
+            [e.conversation.customer_id for e in wanted], now - timedelta(hours=1)
         )
+        planned: list[tuple[_Say, datetime]] = []
+        for event in wanted:
+            conversation = event.conversation
+            customer_id = conversation.customer_id
+            if made.get(customer_id, 0) >= settings.ack_max_per_hour:
+                log.info("acknowledgement cap reached for customer %d", customer_id)
+                continue
+            made[customer_id] = made.get(customer_id, 0) + 1
+            current = self.state.queue.get(conversation.id) or conversation
+            hours = settings.hours_of(conversation.team)
+            target = settings.sla.target(conversation.origin.channel, conversation.priority, FIRST)
+            opens_at = None
+            if not hours.is_open(now):
+                kind = "ack_closed"
+                opens_at = hours.next_open(now)
+                eta = target
+            else:
+                kind = "ack"
+                estimate = self.state.estimate(current, now)
+                # Nobody online to serve it: the channel's target is the only honest promise.
+                eta = (
+                    target if estimate is None else self._announceable(current, estimate.announced)
+                )
+            say = _Say(
+                conversation,
+                kind,
+                event.message.text,
+                event.language_hint,
+                eta=timedelta(seconds=eta),
+                opens_at=opens_at,
+            )
+            planned.append((say, hours.add_open_time(now, eta)))
+        if not planned:
+            return
+        news = await self._compose([say for say, _ in planned])
+        promised = {say.conversation.id: at for say, at in planned}
+        # The promise and its message in one transaction: a crash between the two would
+        # leave a waiting period marked acknowledged that no customer was told about.
+        try:
+            posted = await self._store.acknowledge(
+                [(new, promised[new.conversation_id]) for new in news], plan_deliveries, now
+            )
+        except Exception:
+            if len(news) <= 1:
+                raise
+            # One bad conversation (resolved and purged meanwhile, say) must not silence the
+            # others: one by one, so only the culprit is lost (and logged).
+            log.warning("acknowledging %d conversations together failed; one by one", len(news))
+            posted = []
+            for new in news:
+                try:
+                    posted += await self._store.acknowledge(
+                        [(new, promised[new.conversation_id])], plan_deliveries, now
+                    )
+                except Exception:
+                    log.exception("acknowledging conversation %d failed", new.conversation_id)
+        for one in posted:
+            wait = self._waits.get(one.conversation.id)
+            if wait is not None:
+                wait.promised_at = promised[one.conversation.id]
+        await self._service.announce(posted)
 
     def _asks_status(self, text: str) -> bool:
         words = [w for w in _WORDS.split(text.lower()) if w]
@@ -648,38 +735,72 @@ class Router:
         opens_at: datetime | None = None,
         agent: str | None = None,
     ) -> None:
-        """A bot message in the customer's language, through the outbox like any reply."""
-        customer = await self._conversations.get_customer(conversation.customer_id)
-        chosen = language.choose(hint=hint, stored=customer.language, text=text)
-        hours = self.settings.hours_of(conversation.team)
-        context = TextContext(
-            reference=conversation.reference,
-            position=self.state.queue.position(conversation.id) or 1,
-            eta=eta,
-            opens_at=opens_at,
-            customer_timezone=customer.timezone,
-            team_timezone=hours.zone.key,
-            now=self._clock.now(),
-            agent=agent,
+        await self._say_all(
+            [_Say(conversation, kind, text, hint, eta=eta, opens_at=opens_at, agent=agent)]
         )
-        body = self.settings.texts.render(kind, chosen, context)
-        if (
-            kind in ("ack", "ack_closed")
-            and self._status_url is not None
-            and not self._live_chat(conversation.origin.source)
-        ):
-            body += "\n\n" + follow_link(chosen, await self._status_url(conversation))
-        await self._service.post(
-            NewAgentMessage(
-                conversation_id=conversation.id,
-                author=Author.BOT,
-                author_id=None,
-                author_name=self.settings.bot_name,
-                text=body,
-                visibility=Visibility.PUBLIC,
+
+    async def _say_all(self, says: Sequence[_Say]) -> None:
+        """Bot messages in each customer's language, through the outbox like any reply."""
+        news = await self._compose(says)
+        try:
+            await self._service.post_many(news)
+        except Exception:
+            if len(news) <= 1:
+                raise
+            # One bad conversation (resolved and purged meanwhile, say) must not silence the
+            # others: post them one by one, so only the culprit is lost (and logged).
+            log.warning("posting %d bot messages together failed; one by one", len(news))
+            for new in news:
+                try:
+                    await self._service.post(new)
+                except Exception:
+                    log.exception("telling conversation %d failed", new.conversation_id)
+
+    async def _compose(self, says: Sequence[_Say]) -> list[NewAgentMessage]:
+        """Each bot message's text, in its customer's language."""
+        if not says:
+            return []
+        customers = await self._conversations.get_customers(
+            [say.conversation.customer_id for say in says]
+        )
+        news: list[NewAgentMessage] = []
+        for say in says:
+            conversation = say.conversation
+            customer = customers.get(conversation.customer_id)
+            if customer is None:
+                log.warning("conversation %d: its customer is gone", conversation.id)
+                continue
+            chosen = language.choose(hint=say.hint, stored=customer.language, text=say.text)
+            hours = self.settings.hours_of(conversation.team)
+            context = TextContext(
+                reference=conversation.reference,
+                position=self.state.queue.position(conversation.id) or 1,
+                eta=say.eta,
+                opens_at=say.opens_at,
+                customer_timezone=customer.timezone,
+                team_timezone=hours.zone.key,
+                now=self._clock.now(),
+                agent=say.agent,
             )
-        )
-        log.info("told conversation %d: %s (%s)", conversation.id, kind, chosen)
+            body = self.settings.texts.render(say.kind, chosen, context)
+            if (
+                say.kind in ("ack", "ack_closed")
+                and self._status_url is not None
+                and not self._live_chat(conversation.origin.source)
+            ):
+                body += "\n\n" + follow_link(chosen, await self._status_url(conversation))
+            news.append(
+                NewAgentMessage(
+                    conversation_id=conversation.id,
+                    author=Author.BOT,
+                    author_id=None,
+                    author_name=self.settings.bot_name,
+                    text=body,
+                    visibility=Visibility.PUBLIC,
+                )
+            )
+            log.info("telling conversation %d: %s (%s)", conversation.id, say.kind, chosen)
+        return news
 
     # --- time -----------------------------------------------------------------------------
 

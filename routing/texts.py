@@ -26,6 +26,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from string import Formatter
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -314,7 +315,7 @@ def _value(name: str, kind: str, phrases: _Phrases, context: TextContext) -> str
     if value is None:
         raise ValueError(f"the {kind!r} text needs {name}, but the context has none")
     if isinstance(value, int):
-        return format_decimal(value, locale=phrases.locale)
+        return _number(value, phrases.locale)
     if isinstance(value, timedelta):
         return _duration(value, phrases)
     if isinstance(value, datetime):
@@ -342,11 +343,23 @@ def _duration(eta: timedelta, phrases: _Phrases) -> str:
     for unit, length, limit in _UNITS:
         count = -(-eta // length)  # ceiling division, exact on timedeltas
         if count < limit or not limit:
-            worded = format_timedelta(
-                count * length, granularity=unit, threshold=math.inf, locale=phrases.locale
-            )
+            worded = _worded(count * length, unit, phrases.locale)
             return worded if unit == "minute" else phrases.about.format(duration=worded)
     raise AssertionError("unreachable: the last unit has no limit")
+
+
+# Babel looks the locale's data up on every call, which under a burst of acknowledgements
+# cost more than the rest of composing them; positions and durations repeat, so remember them.
+@lru_cache(maxsize=4096)
+def _number(value: int, locale: str) -> str:
+    if 0 <= value < 1000:  # no grouping to localise: spelled alike in every language we have
+        return str(value)
+    return str(format_decimal(value, locale=locale))
+
+
+@lru_cache(maxsize=1024)
+def _worded(duration: timedelta, unit: _Unit, locale: str) -> str:
+    return str(format_timedelta(duration, granularity=unit, threshold=math.inf, locale=locale))
 
 
 def _opening(opens_at: datetime, context: TextContext, phrases: _Phrases) -> str:

@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from bridge.deps import ChannelDeps
 from bridge.dispatcher import Dispatcher, RetryPolicy
 from bridge.ingest import Ingestor
 from bridge.model import Conversation, ThreadRef, source_key
-from bridge.ports import ChannelAdapter, Clock, ComponentState, ConversationPolicy, Health
+from bridge.ports import ChannelAdapter, Clock, ComponentState, ConversationPolicy
 from bridge.tasks import TaskGroup
 from channels.webchat.adapter import WebchatAdapter
 from config.schema import Settings
@@ -35,6 +36,7 @@ from routing.texts import Texts
 from runtime.email import build_email
 from runtime.inbox import build_inbox
 from runtime.metrics import Metrics
+from runtime.readiness import Readiness
 from runtime.slack import build_slack
 from runtime.telegram import build_telegram
 from storage.bus import InProcessBus
@@ -48,8 +50,9 @@ from web.status_links import LinkRatings
 
 log = logging.getLogger(__name__)
 
-READINESS_TIMEOUT = 2.0
 CHECKPOINT_SECONDS = 5.0
+#: How often the database and the bus are checked for coming back after an outage.
+WATCH_SECONDS = 2.0
 
 
 class Runtime:
@@ -141,6 +144,7 @@ class Runtime:
                 initial=outbox.retry_initial,
                 maximum=outbox.retry_max,
                 max_attempts=outbox.max_attempts,
+                lease=timedelta(seconds=outbox.lease_seconds),
             ),
             concurrency=outbox.concurrency,
             observer=self.metrics_observers.on_delivery,
@@ -187,6 +191,24 @@ class Runtime:
             if channel is not None:
                 self.adapters[source_key(channel.channel, channel.account)] = channel
                 routes += channel.routes()
+        parts: dict[str, Callable[[], ComponentState]] = {
+            "bus": self.bus.state,
+            "ingest": self.ingestor.state,
+            "outbox": self.dispatcher.state,
+            "router": self.router.state_of,
+        }
+        if isinstance(self.singletons, RedisSingletons):
+            parts["locks"] = self.singletons.state
+        self._readiness = Readiness(
+            ping=self.storage.database.ping,
+            dialect=self.storage.database.dialect,
+            parts=parts,
+            adapters=self.adapters,
+            channel_errors=self.channel_errors,
+            deliveries=self.storage.delivery_status,
+            clock=self.clock,
+            overdue_after=timedelta(seconds=settings.outbox.overdue_after),
+        )
         self.web_app = build_app(
             WebServices(
                 conversations=self.storage.conversations,
@@ -206,6 +228,32 @@ class Runtime:
         )
         self._started = False
         self._maintenance = TaskGroup("maintenance")
+
+    async def _watch_dependencies(self) -> None:
+        """When the database or the bus comes back after an outage, rebuild the router's live
+        view from the store: events it could not handle meanwhile (its store calls failed) or
+        that Redis lost in a restart would otherwise leave it off until the next resync."""
+        database_down = bus_down = False
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                async with asyncio.timeout(WATCH_SECONDS):
+                    await self.storage.database.ping()
+            except Exception as error:
+                if not database_down:
+                    log.warning("the database cannot be reached: %s", type(error).__name__)
+                database_down = True
+                continue
+            bus_ready = self.bus.state().ready
+            if database_down or (bus_down and bus_ready):
+                log.info("the database and the bus work again; refreshing the live queue")
+                try:
+                    await self.router.resync()
+                except Exception as error:
+                    log.warning("refreshing the live queue failed: %s", type(error).__name__)
+                    continue
+                self.dispatcher.wake()
+            database_down, bus_down = False, not bus_ready
 
     async def _checkpoints(self) -> None:
         while True:
@@ -230,6 +278,7 @@ class Runtime:
         await self.csat.start()
         await self.metrics.start()
         self._maintenance.spawn(self._checkpoints(), "checkpoints")
+        self._maintenance.spawn(self._watch_dependencies(), "watch-dependencies")
         self._started = True
         log.info(
             "bridge started: storage %s, channels %s",
@@ -281,23 +330,7 @@ class Runtime:
         return adapter is not None and adapter.capabilities.live_chat
 
     async def readiness(self) -> dict[str, ComponentState]:
-        states: dict[str, ComponentState] = {}
-        try:
-            async with asyncio.timeout(READINESS_TIMEOUT):
-                await self.storage.database.ping()
-            states["storage"] = ComponentState(Health.OK, self.storage.database.dialect)
-        except Exception as error:
-            states["storage"] = ComponentState(Health.DOWN, f"{type(error).__name__}: {error}")
-        states["bus"] = self.bus.state()
-        states["ingest"] = self.ingestor.state()
-        states["outbox"] = self.dispatcher.state()
-        states["router"] = self.router.state_of()
-        for name, adapter in self.adapters.items():
-            if name in self.channel_errors:
-                states[f"channel:{name}"] = ComponentState(Health.DOWN, self.channel_errors[name])
-            else:
-                states[f"channel:{name}"] = adapter.state()
-        return states
+        return await self._readiness()
 
 
 def router_settings(settings: Settings) -> RouterSettings:

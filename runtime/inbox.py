@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bridge.conversations import ConversationService
 from bridge.model import Conversation
@@ -29,6 +29,7 @@ def inbox_settings(settings: Settings) -> InboxSettings:
         login_max_failures_per_ip=web.login_max_failures_per_ip,
         login_lockout_minutes=web.login_lockout_minutes,
         csat_enabled=web.csat_enabled,
+        delivery_overdue_after=timedelta(seconds=settings.outbox.overdue_after),
     )
 
 
@@ -70,6 +71,7 @@ def build_inbox(
         ratings=storage.feedback,
         links=storage.feedback,
         dashboard=storage.routing,
+        deliveries=storage.delivery_status,
         ingest=ingest,
         status_pages=links,
         response_due=due,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, false, insert, or_, select, update
 
@@ -47,7 +48,42 @@ from storage.tables import (
 
 # Statements on the write paths are built once: building one costs more than running it.
 _CONVERSATION = select(conversations).where(conversations.c.id == bindparam("id"))
+# Built once: SQLAlchemy derives its statement cache key again for every new statement object,
+# and relaying other processes' sends reads this for each message.
+_THREAD_MESSAGES = (
+    select(messages)
+    .join(conversations, conversations.c.id == messages.c.conversation_id)
+    .where(
+        conversations.c.channel == bindparam("channel"),
+        conversations.c.account == bindparam("account"),
+        conversations.c.thread_key == bindparam("thread_key"),
+        messages.c.visibility == Visibility.PUBLIC.value,
+        messages.c.retracted.is_(false()),
+        # A reply still held can be withdrawn, so it is not history until it goes out.
+        ~exists().where(
+            deliveries.c.message_id == messages.c.id,
+            deliveries.c.state == DeliveryState.PENDING.value,
+            deliveries.c.attempts == 0,
+            deliveries.c.next_attempt_at > bindparam("now"),
+        ),
+        messages.c.id > bindparam("after_id"),
+    )
+    .order_by(messages.c.id)
+    .limit(bindparam("limit"))
+)
+_CUSTOMERS = select(customers).where(customers.c.id.in_(bindparam("ids", expanding=True)))
+_IDENTITIES = (
+    select(identities)
+    .where(identities.c.customer_id.in_(bindparam("ids", expanding=True)))
+    .order_by(identities.c.id)
+)
 _CONVERSATION_LOCKED = _CONVERSATION.with_for_update()
+_CONVERSATIONS = (
+    select(conversations)
+    .where(conversations.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(conversations.c.id)  # the one lock order (see storage.routing)
+)
+_CONVERSATIONS_LOCKED = _CONVERSATIONS.with_for_update()
 _SAVE = (
     update(conversations)
     .where(conversations.c.id == bindparam("b_id"))
@@ -101,20 +137,22 @@ class SqlConversations:
         return await self._db.run_read(lambda c: _conversation(c, conversation_id))
 
     async def get_customer(self, customer_id: int) -> Customer:
-        def work(connection: Connection) -> Customer:
-            row = (
-                connection.execute(select(customers).where(customers.c.id == customer_id))
-                .mappings()
-                .first()
-            )
-            if row is None:
-                raise NotFound(f"no customer {customer_id}")
-            found = connection.execute(
-                select(identities)
-                .where(identities.c.customer_id == customer_id)
-                .order_by(identities.c.id)
-            )
-            return rows.customer(row, found.mappings())
+        found = await self.get_customers([customer_id])
+        if customer_id not in found:
+            raise NotFound(f"no customer {customer_id}")
+        return found[customer_id]
+
+    async def get_customers(self, customer_ids: Sequence[int]) -> dict[int, Customer]:
+        wanted = sorted(set(customer_ids))
+        if not wanted:
+            return {}
+
+        def work(connection: Connection) -> dict[int, Customer]:
+            found = connection.execute(_CUSTOMERS, {"ids": wanted}).mappings()
+            by_customer: defaultdict[int, list[Any]] = defaultdict(list)
+            for row in connection.execute(_IDENTITIES, {"ids": wanted}).mappings():
+                by_customer[row["customer_id"]].append(row)
+            return {row["id"]: rows.customer(row, by_customer[row["id"]]) for row in found}
 
         return await self._db.run_read(work)
 
@@ -198,29 +236,16 @@ class SqlConversations:
     async def thread_messages(
         self, thread: ThreadRef, after_id: int, limit: int, *, now: datetime
     ) -> list[Message]:
-        query = (
-            select(messages)
-            .join(conversations, conversations.c.id == messages.c.conversation_id)
-            .where(
-                conversations.c.channel == thread.channel,
-                conversations.c.account == thread.account,
-                conversations.c.thread_key == thread.thread_key,
-                messages.c.visibility == Visibility.PUBLIC.value,
-                messages.c.retracted.is_(false()),
-                # A reply still held can be withdrawn, so it is not history until it goes out.
-                ~exists().where(
-                    deliveries.c.message_id == messages.c.id,
-                    deliveries.c.state == DeliveryState.PENDING.value,
-                    deliveries.c.attempts == 0,
-                    deliveries.c.next_attempt_at > now,
-                ),
-                messages.c.id > after_id,
-            )
-            .order_by(messages.c.id)
-            .limit(limit)
-        )
+        values = {
+            "channel": thread.channel,
+            "account": thread.account,
+            "thread_key": thread.thread_key,
+            "now": now,
+            "after_id": after_id,
+            "limit": limit,
+        }
         return await self._db.run_read(
-            lambda c: [rows.message(r) for r in c.execute(query).mappings()]
+            lambda c: [rows.message(r) for r in c.execute(_THREAD_MESSAGES, values).mappings()]
         )
 
     async def current_conversation(self, thread: ThreadRef) -> Conversation | None:
@@ -246,6 +271,11 @@ class SqlConversations:
         self, new: NewAgentMessage, plan: PlanDeliveries, now: datetime
     ) -> PostedMessage:
         return await self._db.run_write(lambda c: _post_message(c, new, plan, now))
+
+    async def post_messages(
+        self, news: Sequence[NewAgentMessage], plan: PlanDeliveries, now: datetime
+    ) -> list[PostedMessage]:
+        return await self._db.run_write(lambda c: post_messages_in(c, news, plan, now))
 
     async def edit_message(self, message_id: int, text: str, now: datetime) -> Message:
         return await self._db.run_write(lambda c: _edit_message(c, message_id, text, now))
@@ -401,24 +431,7 @@ def _post_message(
         external_id=new.client_key,
         reply_to_id=new.reply_to_id,
     )
-    connection.execute(
-        _INSERT_MESSAGE,
-        {
-            "id": message.id,
-            "conversation_id": conversation.id,
-            "author": message.author.value,
-            "author_id": message.author_id,
-            "author_name": message.author_name,
-            "visibility": message.visibility.value,
-            "text": message.text,
-            "attachments": rows.attachments_json(message.attachments),
-            "source": message.source,
-            "external_id": message.external_id,
-            "reply_to_id": message.reply_to_id,
-            "edited": False,
-            "created_at": now,
-        },
-    )
+    connection.execute(_INSERT_MESSAGE, _message_values(message))
     created: list[Delivery] = []
     if message.is_public:
         created = _insert_deliveries(
@@ -429,6 +442,78 @@ def _post_message(
             _save(connection, conversation)
             connection.execute(_ANSWER_WAIT, {"cid": conversation.id, "now": now})
     return PostedMessage(message, conversation, tuple(created))
+
+
+def post_messages_in(
+    connection: Connection, news: Sequence[NewAgentMessage], plan: PlanDeliveries, now: datetime
+) -> list[PostedMessage]:
+    """Bot and system messages (the router's acknowledgements) with a fixed number of
+    statements however many there are; anything else one by one through :func:`_post_message`
+    (a client key to look up, an agent reply that changes its conversation)."""
+    if any(n.client_key is not None or n.author is Author.AGENT for n in news):
+        return [_post_message(connection, n, plan, now) for n in news]
+    wanted = sorted({n.conversation_id for n in news})
+    query = _CONVERSATIONS_LOCKED if connection.dialect.name == "postgresql" else _CONVERSATIONS
+    found = {
+        r["id"]: rows.conversation(r) for r in connection.execute(query, {"ids": wanted}).mappings()
+    }
+    for new in news:
+        if new.conversation_id not in found:
+            raise NotFound(f"no conversation {new.conversation_id}")
+    posted: list[PostedMessage] = []
+    values: list[dict[str, object]] = []
+    for new, message_id in zip(news, allocate_ids(connection, messages, len(news)), strict=True):
+        message = Message(
+            id=message_id,
+            conversation_id=new.conversation_id,
+            author=new.author,
+            author_name=new.author_name[:200],
+            visibility=new.visibility,
+            text=new.text,
+            created_at=now,
+            author_id=new.author_id,
+            attachments=new.attachments,
+            reply_to_id=new.reply_to_id,
+        )
+        values.append(_message_values(message))
+        posted.append(PostedMessage(message, found[new.conversation_id], ()))
+    connection.execute(_INSERT_MESSAGE, values)
+    planned = [
+        (index, delivery)
+        for index, (new, one) in enumerate(zip(news, posted, strict=True))
+        if one.message.is_public
+        for delivery in plan(one.message, one.conversation)
+    ]
+    # Deliveries are inserted together per send_after (the same for every message here but
+    # for a held reply), then handed back to their messages.
+    by_index: defaultdict[int, list[Delivery]] = defaultdict(list)
+    for send_after in {news[index].send_after for index, _ in planned}:
+        group = [(i, d) for i, d in planned if news[i].send_after == send_after]
+        created = _insert_deliveries(connection, [d for _, d in group], now, send_after=send_after)
+        for (index, _), delivery in zip(group, created, strict=True):
+            by_index[index].append(delivery)
+    return [
+        PostedMessage(one.message, one.conversation, tuple(by_index[index]))
+        for index, one in enumerate(posted)
+    ]
+
+
+def _message_values(message: Message) -> dict[str, object]:
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "author": message.author.value,
+        "author_id": message.author_id,
+        "author_name": message.author_name,
+        "visibility": message.visibility.value,
+        "text": message.text,
+        "attachments": rows.attachments_json(message.attachments),
+        "source": message.source,
+        "external_id": message.external_id,
+        "reply_to_id": message.reply_to_id,
+        "edited": False,
+        "created_at": message.created_at,
+    }
 
 
 def _conversation(

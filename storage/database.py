@@ -14,6 +14,14 @@ Repositories write each transaction as one synchronous function over a SQLAlchem
 * PostgreSQL: the same function runs on asyncpg through SQLAlchemy's ``run_sync`` (a
   greenlet, no thread), with a connection pool; row locks where it matters
   (``FOR UPDATE SKIP LOCKED`` in the outbox).
+
+When the database cannot be reached (it restarts, the network is down) a transaction raises
+:class:`bridge.errors.StorageUnavailable`, which every caller understands as "nothing was
+stored, try again": a 503, an error frame to the visitor, a job retried later. The pool then
+reconnects by itself: a restart ends every session, asyncpg notices each closed socket at once,
+and a connection found closed at checkout is replaced before use (no round trip, unlike
+``pool_pre_ping``, which measured +50% on a small transaction here). A connection that died
+silently fails its first statement instead; SQLAlchemy then renews the whole pool.
 """
 
 from __future__ import annotations
@@ -27,8 +35,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+
+from bridge.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +79,13 @@ class Database:
                 self.url.set(drivername="postgresql+asyncpg"),
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                # No pre-ping: it is a round trip on every transaction. A connection that died
-                # (a database restart) fails its next statement, which SQLAlchemy turns into
-                # invalidating the pool; the caller's retry gets a fresh connection.
+                # No pre-ping: it is a round trip on every transaction. Connections a restart
+                # closed are dropped at checkout instead (see the module's docstring).
                 pool_recycle=1800,
                 # Errors quote statements; their parameters are message bodies and addresses.
                 hide_parameters=True,
             )
+            event.listen(self._async_engine.sync_engine, "checkout", _drop_closed)
 
     @property
     def is_sqlite(self) -> bool:
@@ -87,22 +98,34 @@ class Database:
 
     async def run_write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction: committed if it returns, rolled back if it
-        raises."""
-        if self._async_engine is not None:
-            async with self._async_engine.begin() as connection:
-                return await connection.run_sync(work)
-        assert self._write_engine is not None
-        engine = self._write_engine
-        return await self._in_thread(self._writer, lambda: _transaction(engine, work))
+        raises. :class:`StorageUnavailable` when the database cannot be reached."""
+        try:
+            if self._async_engine is not None:
+                async with self._async_engine.begin() as connection:
+                    return await connection.run_sync(work)
+            assert self._write_engine is not None
+            engine = self._write_engine
+            return await self._in_thread(self._writer, lambda: _transaction(engine, work))
+        except Exception as error:
+            unavailable = _unavailable(error)
+            if unavailable is None:
+                raise
+            raise unavailable from error
 
     async def run_read(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a read-only transaction (one consistent snapshot)."""
-        if self._async_engine is not None:
-            async with self._async_engine.connect() as connection:
-                return await connection.run_sync(work)
-        assert self._read_engine is not None
-        engine = self._read_engine
-        return await self._in_thread(self._readers, lambda: _transaction(engine, work))
+        try:
+            if self._async_engine is not None:
+                async with self._async_engine.connect() as connection:
+                    return await connection.run_sync(work)
+            assert self._read_engine is not None
+            engine = self._read_engine
+            return await self._in_thread(self._readers, lambda: _transaction(engine, work))
+        except Exception as error:
+            unavailable = _unavailable(error)
+            if unavailable is None:
+                raise
+            raise unavailable from error
 
     @staticmethod
     async def _in_thread(executor: ThreadPoolExecutor | None, call: Callable[[], T]) -> T:
@@ -130,6 +153,41 @@ class Database:
         for engine in (self._write_engine, self._read_engine):
             if engine is not None:
                 engine.dispose()
+
+
+#: SQLSTATE classes of a server that cannot serve now: connection exceptions (08) and
+#: operator intervention (57: shutting down, starting up, sessions terminated).
+_UNAVAILABLE_STATES = ("08", "57")
+
+
+def _unavailable(error: Exception) -> StorageUnavailable | None:
+    """``error`` as :class:`StorageUnavailable` when it means the database cannot be
+    reached (whatever the query); None for any other error, which callers see unchanged."""
+    if isinstance(error, StorageUnavailable):
+        return None
+    reachable = True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        reachable = False
+    seen: BaseException | None = error
+    for _ in range(5):  # the error, SQLAlchemy's wrapper, the driver's: never a long chain
+        if seen is None or not reachable:
+            break
+        state = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if isinstance(seen, OSError) or (
+            isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
+        ):
+            reachable = False
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    if reachable:
+        return None
+    return StorageUnavailable(f"the database cannot be reached: {type(error).__name__}")
+
+
+def _drop_closed(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Refuse a pooled connection the server has closed: the pool then opens a new one."""
+    driver = record.driver_connection
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the database closed this connection")
 
 
 def _checkpoint(engine: Engine) -> None:

@@ -12,12 +12,13 @@ import enum
 import json
 import types
 import typing
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from bridge import events
-from bridge.events import Event, event_payload
+from bridge.events import Event
 
 
 def _all_kinds() -> dict[str, type[Event]]:
@@ -31,7 +32,32 @@ def _all_kinds() -> dict[str, type[Event]]:
 
 
 def encode(event: Event) -> bytes:
-    return json.dumps(event_payload(event), separators=(",", ":")).encode()
+    """What :func:`bridge.events.event_payload` gives, as JSON bytes."""
+    payload = _plain(event)
+    payload["kind"] = event.kind
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _plain(value: Any) -> Any:
+    cls: Any = type(value)  # a key of the cache like any other
+    return _encoder(cls)(value)
+
+
+@cache
+def _encoder(cls: Any) -> Callable[[Any], Any]:
+    """:func:`bridge.events.to_plain` for one type, its type questions answered once."""
+    if dataclasses.is_dataclass(cls):
+        names = [f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")]
+        return lambda value: {name: _plain(getattr(value, name)) for name in names}
+    if issubclass(cls, enum.Enum):
+        return lambda value: value.value
+    if issubclass(cls, datetime):
+        return datetime.isoformat
+    if issubclass(cls, tuple | list):
+        return lambda value: [_plain(item) for item in value]
+    if issubclass(cls, Mapping):
+        return lambda value: {str(k): _plain(v) for k, v in value.items()}
+    return _same
 
 
 def decode(raw: bytes | str) -> Event:
@@ -54,52 +80,62 @@ def _kinds() -> dict[str, type[Event]]:
     return _all_kinds()
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def _build(cls: type, data: Any) -> Any:
-    if not isinstance(data, dict):
-        raise TypeError(f"{cls.__name__} must be an object")
-    hints = _hints(cls)
-    values = {}
-    for field in dataclasses.fields(cls):
-        if field.name.startswith("_") or field.name not in data:
-            continue
-        values[field.name] = _value(hints[field.name], data[field.name])
-    return cls(**values)
+    return _converter(cls)(data)
 
 
-def _value(hint: Any, raw: Any) -> Any:
+# Decoding walks the dataclasses' type hints; done for every event of every process it cost
+# more than handling the event, so each type's walk is done once into a converter function.
+@cache
+def _converter(hint: Any) -> Callable[[Any], Any]:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if raw is None and type(None) in options:
-            return None
-        for option in options:
-            if option is not type(None):
-                return _value(option, raw)
+        options = [o for o in typing.get_args(hint) if o is not type(None)]
+        inner = _converter(options[0])
+        return lambda raw: None if raw is None else inner(raw)
     if origin is tuple:
         args = typing.get_args(hint)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_value(args[0], item) for item in raw)
-        return tuple(_value(a, item) for a, item in zip(args, raw, strict=True))
+            item = _converter(args[0])
+            return lambda raw: tuple(item(x) for x in raw)
+        items = [_converter(a) for a in args]
+        return lambda raw: tuple(c(x) for c, x in zip(items, raw, strict=True))
     if origin is frozenset:
         (arg,) = typing.get_args(hint)
-        return frozenset(_value(arg, item) for item in raw)
+        member = _converter(arg)
+        return lambda raw: frozenset(member(x) for x in raw)
     if origin is dict:
         key_type, value_type = typing.get_args(hint)
-        return {_value(key_type, k): _value(value_type, v) for k, v in raw.items()}
-    if origin is typing.Literal:
-        return raw
-    if isinstance(hint, type):
-        if dataclasses.is_dataclass(hint):
-            return _build(hint, raw)
-        if issubclass(hint, enum.Enum):
-            return hint(raw)
-        if hint is datetime:
-            return datetime.fromisoformat(raw)
-        if hint is float and isinstance(raw, int):
-            return float(raw)
+        key, value = _converter(key_type), _converter(value_type)
+        return lambda raw: {key(k): value(v) for k, v in raw.items()}
+    if origin is typing.Literal or not isinstance(hint, type):
+        return _same
+    if dataclasses.is_dataclass(hint):
+        return _dataclass(hint)
+    if issubclass(hint, enum.Enum):
+        return hint
+    if hint is datetime:
+        return datetime.fromisoformat
+    if hint is float:
+        return lambda raw: float(raw) if isinstance(raw, int) else raw
+    return _same
+
+
+def _same(raw: Any) -> Any:
     return raw
+
+
+def _dataclass(cls: type) -> Callable[[Any], Any]:
+    hints = typing.get_type_hints(cls)
+    fields = [
+        (field.name, _converter(hints[field.name]))
+        for field in dataclasses.fields(cls)
+        if not field.name.startswith("_")
+    ]
+
+    def build(data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise TypeError(f"{cls.__name__} must be an object")
+        return cls(**{name: convert(data[name]) for name, convert in fields if name in data})
+
+    return build

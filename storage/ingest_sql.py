@@ -73,9 +73,11 @@ def _current(size: int, locking: bool) -> Select[Any]:
             threads.c.account == bindparam("account"),
             threads.c.thread_key.in_(_keys(size)),
         )
+        .order_by(conversations.c.id)
     )
     # On PostgreSQL, lock them: two processes updating one conversation take turns, so
-    # neither overwrites the other's changes (or its version).
+    # neither overwrites the other's changes (or its version). In id order, as everything
+    # else locks conversations: two batches locking in thread order could deadlock.
     return query.with_for_update(of=conversations) if locking else query
 
 

@@ -10,6 +10,10 @@ the design asks for).
 
 :class:`LocalSingletons` is the embedded default: one process, so the work simply runs.
 
+While Redis cannot be reached no process can be sure of its lease, so every holder stops its
+work and ``/readyz`` shows ``locks`` degraded; once Redis answers again one process takes each
+lease back (an empty Redis after a restart holds none).
+
 Keys: ``<prefix>:lock:<name>`` holding the owner's random id, expiring after ``ttl``.
 """
 
@@ -24,6 +28,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from bridge.ports import ComponentState, Health
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,10 @@ class RedisSingletons:
         self._owner = secrets.token_hex(12)
         self._redis: Redis | None = None
         self._held: set[str] = set()
+        #: Loops this process runs or stands by for (:meth:`run` under way).
+        self._wanted: set[str] = set()
+        #: The last Redis failure, until a later call succeeds.
+        self._problem: str | None = None
 
     def _client(self) -> Redis:
         if self._redis is None:
@@ -73,6 +83,26 @@ class RedisSingletons:
     def holding(self) -> frozenset[str]:
         """Names of the loops this process runs now (for /readyz)."""
         return frozenset(self._held)
+
+    def state(self) -> ComponentState:
+        """For /readyz: degraded while Redis is unreachable, when no process can be sure to
+        hold a lease, so the loops it guards (Telegram polling, IMAP IDLE) are paused."""
+        held = ", ".join(sorted(self._held)) or "none"
+        if self._problem is not None:
+            waiting = ", ".join(sorted(self._wanted - self._held)) or "none"
+            return ComponentState(
+                Health.DEGRADED,
+                f"Redis: {self._problem}; loops paused until it is back: {waiting}",
+            )
+        return ComponentState(Health.OK, f"redis leases, running here: {held}")
+
+    def _failed(self, error: BaseException) -> None:
+        self._problem = f"{type(error).__name__}: {error}"
+
+    def _reached(self) -> None:
+        if self._problem is not None:
+            log.info("lock leases: Redis is back")
+            self._problem = None
 
     async def close(self) -> None:
         if self._redis is not None:
@@ -85,12 +115,23 @@ class RedisSingletons:
         ``work`` is restarted after it returns or fails, like any supervised loop.
         """
         key = f"{self._prefix}:lock:{name}"
+        self._wanted.add(name)
+        try:
+            await self._run(key, name, work)
+        finally:
+            self._wanted.discard(name)
+
+    async def _run(self, key: str, name: str, work: Work) -> None:
         while True:
             try:
                 acquired = await self._client().set(key, self._owner, nx=True, px=self._ttl_ms)
             except (RedisError, OSError) as error:
-                log.warning("lock %s: Redis unreachable (%s); retrying", name, error)
+                if self._problem is None:
+                    log.warning("lock %s: Redis unreachable (%s); retrying", name, error)
+                self._failed(error)
                 acquired = False
+            else:
+                self._reached()
             if not acquired:
                 await asyncio.sleep(self._retry)
                 continue
@@ -117,7 +158,9 @@ class RedisSingletons:
                     )
                 except (RedisError, OSError) as error:
                     log.warning("lock %s: cannot renew (%s); stopping the work", name, error)
+                    self._failed(error)
                     return
+                self._reached()
                 if not kept:
                     log.warning("lock %s was lost; stopping the work", name)
                     return

@@ -40,6 +40,36 @@ def _earlier_pending() -> Exists:
     )
 
 
+# Built once: SQLAlchemy caches a statement's compiled form by a key it derives from the
+# statement object, and deriving it for a fresh one on every claim cost as much as the claim.
+_CLAIMABLE = (
+    select(
+        deliveries,
+        *(c.label(f"m_{c.name}") for c in messages.c),
+        _original.c.external_id.label("x_edit_of_external_id"),
+        _answered.c.source.label("x_reply_source"),
+        _answered.c.external_id.label("x_reply_external_id"),
+    )
+    .join(messages, messages.c.id == deliveries.c.message_id)
+    .outerjoin(_original, _original.c.id == deliveries.c.edit_of)
+    .outerjoin(_answered, _answered.c.id == messages.c.reply_to_id)
+    .where(
+        deliveries.c.state == PENDING,
+        deliveries.c.next_attempt_at <= bindparam("now"),
+        or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < bindparam("now")),
+        ~_earlier_pending(),
+    )
+    .order_by(deliveries.c.id)
+    .limit(bindparam("limit"))
+)
+_CLAIMABLE_LOCKING = _CLAIMABLE.with_for_update(skip_locked=True, of=deliveries)
+_LEASE = (
+    update(deliveries)
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
+)
+
+
 class SqlOutbox:
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -49,37 +79,15 @@ class SqlOutbox:
     ) -> list[Claimed]:
         if limit <= 0:
             return []
-        message_columns = [c.label(f"m_{c.name}") for c in messages.c]
-        query = (
-            select(
-                deliveries,
-                *message_columns,
-                _original.c.external_id.label("x_edit_of_external_id"),
-                _answered.c.source.label("x_reply_source"),
-                _answered.c.external_id.label("x_reply_external_id"),
-            )
-            .join(messages, messages.c.id == deliveries.c.message_id)
-            .outerjoin(_original, _original.c.id == deliveries.c.edit_of)
-            .outerjoin(_answered, _answered.c.id == messages.c.reply_to_id)
-            .where(
-                deliveries.c.state == PENDING,
-                deliveries.c.next_attempt_at <= now,
-                or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
-                ~_earlier_pending(),
-            )
-            .order_by(deliveries.c.id)
-            .limit(limit)
-        )
-        if not self._db.is_sqlite:
-            query = query.with_for_update(skip_locked=True, of=deliveries)
+        query = _CLAIMABLE if self._db.is_sqlite else _CLAIMABLE_LOCKING
+        values = {"now": now, "limit": limit}
 
         def work(connection: Connection) -> list[RowMapping]:
-            found = list(connection.execute(query).mappings())
+            found = list(connection.execute(query, values).mappings())
             if found:
                 connection.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id.in_([r["id"] for r in found]))
-                    .values(lease_owner=owner, lease_until=now + lease)
+                    _LEASE,
+                    {"ids": [r["id"] for r in found], "owner": owner, "until": now + lease},
                 )
             return found
 

@@ -89,13 +89,15 @@ class RedisBus:
 
     async def stop(self) -> None:
         if self._outgoing and self._redis is not None:
+            unsent = len(self._outgoing)
             try:
                 async with asyncio.timeout(2):
-                    await self._send(self._take())
+                    while self._outgoing:
+                        await self._send(self._take())
+                        unsent = len(self._outgoing)
             except (TimeoutError, RedisError, OSError):
-                log.warning(
-                    "%d events not shared with other processes at stop", len(self._outgoing)
-                )
+                # Hints only (the store has what they announce), but say how many.
+                log.warning("%d events not shared with other processes at stop", unsent)
         self._stopping = True
         if self._reader_task is not None:
             with contextlib.suppress(TimeoutError):

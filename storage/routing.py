@@ -29,8 +29,17 @@ from sqlalchemy import (
 
 from bridge.errors import NotFound
 from bridge.model import Agent, Conversation, ConversationStatus, Presence, Priority
-from bridge.ports import AgentLoad, AssignResult, OpenWait, WaitRecord
+from bridge.ports import (
+    AgentLoad,
+    AssignResult,
+    NewAgentMessage,
+    OpenWait,
+    PlanDeliveries,
+    PostedMessage,
+    WaitRecord,
+)
 from storage import rows
+from storage.conversations import post_messages_in
 from storage.database import Database
 from storage.tables import agents, conversations, waits
 
@@ -333,33 +342,48 @@ class SqlRouting:
     async def claim_promise(
         self, conversation_id: int, made_at: datetime, promised_at: datetime
     ) -> bool:
-        def work(connection: Connection) -> bool:
-            claimed = connection.execute(
-                update(waits)
-                .where(
-                    waits.c.conversation_id == conversation_id,
-                    waits.c.closed_at.is_(None),
-                    waits.c.promise_made_at.is_(None),
-                )
-                .values(promise_made_at=made_at, promised_at=promised_at)
-            )
-            if not claimed.rowcount:
-                return False
-            connection.execute(
-                update(conversations)
-                .where(conversations.c.id == conversation_id)
-                .values(promised_reply_at=promised_at)
-            )
-            return True
+        claimed = await self.claim_promises([(conversation_id, promised_at)], made_at)
+        return conversation_id in claimed
+
+    async def claim_promises(
+        self, claims: Sequence[tuple[int, datetime]], made_at: datetime
+    ) -> set[int]:
+        if not claims:
+            return set()
+
+        return await self._db.run_write(lambda c: _claim(c, claims, made_at))
+
+    async def acknowledge(
+        self,
+        items: Sequence[tuple[NewAgentMessage, datetime]],
+        plan: PlanDeliveries,
+        made_at: datetime,
+    ) -> list[PostedMessage]:
+        if not items:
+            return []
+
+        def work(connection: Connection) -> list[PostedMessage]:
+            claimed = _claim(connection, [(n.conversation_id, at) for n, at in items], made_at)
+            news = [new for new, _ in items if new.conversation_id in claimed]
+            return post_messages_in(connection, news, plan, made_at) if news else []
 
         return await self._db.run_write(work)
 
     async def promises_since(self, customer_id: int, since: datetime) -> int:
-        query = select(func.count()).where(
-            waits.c.customer_id == customer_id, waits.c.promise_made_at >= since
+        return (await self.promises_since_many([customer_id], since)).get(customer_id, 0)
+
+    async def promises_since_many(
+        self, customer_ids: Sequence[int], since: datetime
+    ) -> dict[int, int]:
+        wanted = sorted(set(customer_ids))
+        if not wanted:
+            return {}
+        query = (
+            select(waits.c.customer_id, func.count())
+            .where(waits.c.customer_id.in_(wanted), waits.c.promise_made_at >= since)
+            .group_by(waits.c.customer_id)
         )
-        value: int | None = await self._db.run_read(lambda c: c.scalar(query))
-        return int(value or 0)
+        return await self._db.run_read(lambda c: {int(cid): int(n) for cid, n in c.execute(query)})
 
     async def last_answer_at(self, conversation_id: int) -> datetime | None:
         query = select(func.max(waits.c.answered_at)).where(
@@ -458,3 +482,63 @@ def _reload(connection: Connection, conversation_id: int) -> Conversation:
     if row is None:
         raise NotFound(f"no conversation {conversation_id}")
     return rows.conversation(row)
+
+
+def _claim(
+    connection: Connection, claims: Sequence[tuple[int, datetime]], made_at: datetime
+) -> set[int]:
+    # Which waits are still unpromised, then the promises: both inside one write
+    # transaction, which SQLite runs alone and PostgreSQL holds the rows' locks for.
+    ids = sorted({cid for cid, _ in claims})
+    locking = connection.dialect.name == "postgresql"
+    if locking:
+        # Conversations first, in id order, as an agent's reply takes them (then its
+        # wait): the other order deadlocked against replies with two processes.
+        connection.execute(_LOCK_CONVERSATIONS, {"ids": ids})
+    found = connection.execute(_UNPROMISED_LOCKING if locking else _UNPROMISED, {"ids": ids})
+    open_ids = {int(cid) for cid in found.scalars()}
+    granted: dict[int, datetime] = {}
+    for conversation_id, promised_at in claims:
+        if conversation_id in open_ids:
+            granted.setdefault(conversation_id, promised_at)
+    if granted:
+        connection.execute(
+            _CLAIM_PROMISE,
+            [{"cid": cid, "made_at": made_at, "promised_at": at} for cid, at in granted.items()],
+        )
+        connection.execute(
+            _PROMISED_REPLY, [{"b_id": cid, "b_at": at} for cid, at in granted.items()]
+        )
+    return set(granted)
+
+
+_UNPROMISED = (
+    select(waits.c.conversation_id)
+    .where(
+        waits.c.conversation_id.in_(bindparam("ids", expanding=True)),
+        waits.c.closed_at.is_(None),
+        waits.c.promise_made_at.is_(None),
+    )
+    .order_by(waits.c.conversation_id)
+)
+_UNPROMISED_LOCKING = _UNPROMISED.with_for_update()
+_CLAIM_PROMISE = (
+    update(waits)
+    .where(
+        waits.c.conversation_id == bindparam("cid"),
+        waits.c.closed_at.is_(None),
+        waits.c.promise_made_at.is_(None),
+    )
+    .values(promise_made_at=bindparam("made_at"), promised_at=bindparam("promised_at"))
+)
+_LOCK_CONVERSATIONS = (
+    select(conversations.c.id)
+    .where(conversations.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(conversations.c.id)
+    .with_for_update()
+)
+_PROMISED_REPLY = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("b_id"))
+    .values(promised_reply_at=bindparam("b_at"))
+)

@@ -8,6 +8,7 @@ from storage.agents import SqlAgents
 from storage.channels import SqlCursors, SqlLinks
 from storage.conversations import SqlConversations
 from storage.database import Database
+from storage.delivery_status import SqlDeliveryStatus
 from storage.feedback import SqlFeedback
 from storage.inbox import SqlInbox
 from storage.ingest import SqlIngest
@@ -34,6 +35,7 @@ class Storage:
     inbox: SqlInbox
     templates: SqlTemplates
     feedback: SqlFeedback
+    delivery_status: SqlDeliveryStatus
 
     @classmethod
     def open(cls, url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = 10) -> Storage:
@@ -53,6 +55,7 @@ class Storage:
             inbox=SqlInbox(database),
             templates=SqlTemplates(database),
             feedback=SqlFeedback(database),
+            delivery_status=SqlDeliveryStatus(database),
         )
 
     async def prepare(self, *, auto_migrate: bool) -> None:

@@ -7,6 +7,7 @@ SQLite, where only that spelling auto-increments.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,9 @@ from sqlalchemy.types import TypeDecorator
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
+NAIVE = "naive datetime given to the database; the clock must be UTC-aware"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -40,9 +44,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; the clock must be UTC-aware")
+            raise ValueError(NAIVE)
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # SQLite stores the text SQLAlchemy's own DATETIME would write (comparisons in SQL
+        # depend on it), made in one step: its two-step processor was a tenth of the CPU of
+        # a busy ingest.
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError(
+                    "naive datetime given to the database; the clock must be UTC-aware"
+                )
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -10,6 +10,7 @@ from aiohttp import web
 from web import openapi
 from web.access_log import AccessLogger
 from web.api import AgentApi, TokenCache, auth_middleware
+from web.deliveries import DeliveryRoutes
 from web.errors import error_middleware
 from web.files import FileRoutes
 from web.health import Health
@@ -53,6 +54,7 @@ def build_app(
     app.add_routes(Health(services).routes())
     app.add_routes(AgentApi(services, tokens, sessions).routes())
     app.add_routes(InboxApi(services).routes())
+    app.add_routes(DeliveryRoutes(services).routes())
     app.add_routes(FileRoutes(services.files).routes())
     app.add_routes(openapi.routes())
     app.add_routes(EventStream(services).routes())

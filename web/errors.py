@@ -1,7 +1,8 @@
 """Mapping errors to HTTP answers: every error is JSON with a machine code and a sentence.
 
 Nothing the caller sent can produce a 500: bad JSON is 400, a too-long text 413, an unknown
-token 401. A 500 means a bug; it is logged with an id the caller can quote.
+token 401. A 500 means a bug; it is logged with an id the caller can quote. A database that
+cannot be reached is no bug: 503 with ``Retry-After``, and nothing was stored.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bridge.errors import (
     InternalMessageRefused,
     InvalidInput,
     NotFound,
+    StorageUnavailable,
     TextTooLong,
     Unauthorized,
 )
@@ -35,20 +37,36 @@ _STATUS: tuple[tuple[type[BridgeError], int], ...] = (
     (Forbidden, 403),
     (Conflict, 409),
     (InternalMessageRefused, 422),
+    (StorageUnavailable, 503),
 )
+#: Seconds a client is asked to wait when the store is away (a restart takes a few).
+RETRY_AFTER_SECONDS = 5
 
 
 class MalformedJson(InvalidInput):
     code = "malformed_json"
 
 
+def _headers(status: int) -> dict[str, str] | None:
+    if status == 401:
+        return {"WWW-Authenticate": 'Bearer realm="bridge"'}
+    if status == 503:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return None
+
+
 def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
     body = {"error": code, "message": message, **extra}
-    headers = {"WWW-Authenticate": 'Bearer realm="bridge"'} if status == 401 else None
-    return web.json_response(body, status=status, headers=headers)
+    return web.json_response(body, status=status, headers=_headers(status))
 
 
-_TITLES = {400: "Something is not right", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
+_TITLES = {
+    400: "Something is not right",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    503: "Back in a moment",
+}
 
 
 def _wants_page(request: web.Request) -> bool:
@@ -59,9 +77,11 @@ def _wants_page(request: web.Request) -> bool:
 def error_page(status: int, message: str) -> web.Response:
     from web.render import Renderer
 
-    return Renderer().page(
+    response = Renderer().page(
         "error.html", status=status, title=_TITLES.get(status, "Error"), message=message
     )
+    response.headers.update(_headers(status) or {})
+    return response
 
 
 @web.middleware
@@ -71,6 +91,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except BridgeError as error:
         for kind, status in _STATUS:
             if isinstance(error, kind):
+                if status == 503:
+                    log.warning("%s %s: %s", request.method, loggable_path(request.path), error)
                 if _wants_page(request):
                     return error_page(status, str(error))
                 return error_response(status, getattr(error, "code", "error"), str(error))

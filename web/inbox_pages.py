@@ -17,6 +17,7 @@ from bridge.errors import NotFound
 from bridge.model import Agent, ConversationStatus
 from bridge.ports import ConversationQuery, DeliveryView
 from web.api import current_agent
+from web.deliveries import DeliveryRoutes, banner
 from web.errors import parse_id
 from web.flash import clear_flash, read_flash
 from web.inbox_actions import InboxActions
@@ -85,6 +86,7 @@ class InboxPages:
         self._inbox = services.inbox
         self._sessions = sessions
         self._render = Renderer()
+        self._deliveries = DeliveryRoutes(services)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -120,10 +122,11 @@ class InboxPages:
         agent = session.agent
         filters = Filters.of(request.query)
         now = self._services.clock.now()
-        (queue, length), mine, found = await asyncio.gather(
+        (queue, length), mine, found, waiting = await asyncio.gather(
             self._queue_rows(agent),
             self._mine(agent),
             self._inbox.inbox.search(filters.query(), agent.id),
+            self._deliveries.read(),
         )
         context: dict[str, Any] = {
             "title": "Inbox",
@@ -133,6 +136,7 @@ class InboxPages:
             "presences": PRESENCE_LABELS,
             "back": request.path_qs,
             "flash": read_flash(request),
+            "waiting": banner(waiting, now),
             "queue": queue,
             "queue_length": length,
             "mine": mine,

@@ -67,6 +67,53 @@ _MESSAGE = {
     },
 }
 _STATUS = {"type": "string", "enum": ["queued", "assigned", "pending_customer", "resolved"]}
+_TIME = {"type": "string", "format": "date-time"}
+_OPTIONAL_TIME = {"type": ["string", "null"], "format": "date-time"}
+_REASON = {"type": ["string", "null"]}
+_WAITING = {
+    "type": "object",
+    "required": ["total", "summary", "destinations", "items"],
+    "properties": {
+        "total": {"type": "integer", "minimum": 0},
+        "summary": {"type": "string"},
+        "destinations": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["channel", "account", "count", "reason", "next_attempt_at"],
+                "properties": {
+                    "channel": {"type": "string"},
+                    "account": {"type": "string"},
+                    "count": {"type": "integer", "minimum": 1},
+                    "reason": _REASON,
+                    "next_attempt_at": _OPTIONAL_TIME,
+                    "oldest_created_at": _TIME,
+                    "conversation_ids": {"type": "array", "items": _ID},
+                    "summary": {"type": "string"},
+                },
+            },
+        },
+        "items": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["delivery_id", "message_id", "conversation_id", "reason"],
+                "properties": {
+                    "delivery_id": _ID,
+                    "message_id": _ID,
+                    "conversation_id": _ID,
+                    "reference": {"type": "string"},
+                    "channel": {"type": "string"},
+                    "account": {"type": "string"},
+                    "attempts": {"type": "integer", "minimum": 0},
+                    "reason": _REASON,
+                    "next_attempt_at": _TIME,
+                    "created_at": _TIME,
+                },
+            },
+        },
+    },
+}
 
 PATHS: dict[str, Any] = {
     "/api/agents/me": {
@@ -329,6 +376,20 @@ PATHS: dict[str, Any] = {
         "get": {"operationId": "supervisorFigures", "responses": _responses(200, 403)}
     },
     "/api/inbox/lists": {"get": {"operationId": "inboxLists", "responses": _responses()}},
+    "/api/deliveries/waiting": {
+        "get": {
+            "operationId": "waitingDeliveries",
+            "description": (
+                "Replies accepted but not delivered yet, per channel with the reason (the "
+                "channel's last error) and the next try, and the oldest of them one by one."
+            ),
+            "parameters": [_query("limit", {"type": "integer", "minimum": 1, "maximum": 500})],
+            "responses": {
+                **_responses(200, 503),
+                "200": {"description": "done", **_json(_WAITING)},
+            },
+        }
+    },
 }
 
 DOCUMENT: dict[str, Any] = {

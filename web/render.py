@@ -30,6 +30,7 @@ STATIC_FILES = {
     "inbox.js": "application/javascript; charset=utf-8",
     "supervisor.js": "application/javascript; charset=utf-8",
     "clock.js": "application/javascript; charset=utf-8",
+    "waiting.js": "application/javascript; charset=utf-8",
 }
 
 

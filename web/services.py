@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bridge.conversations import ConversationService
 from bridge.model import Conversation
@@ -14,6 +14,7 @@ from bridge.ports import (
     ComponentState,
     ConversationStore,
     DashboardStore,
+    DeliveryStatusStore,
     EventBus,
     FileStore,
     InboxStore,
@@ -42,6 +43,8 @@ class InboxSettings:
     login_max_failures_per_ip: int = 20
     login_lockout_minutes: int = 15
     csat_enabled: bool = True
+    #: A reply unsent this long after it was due counts as waiting (``outbox.overdue_after``).
+    delivery_overdue_after: timedelta = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,8 @@ class InboxServices:
     ratings: RatingStore
     links: StatusLinkStore
     dashboard: DashboardStore
+    #: Which replies wait to be delivered, and why (the banner, /api/deliveries/waiting).
+    deliveries: DeliveryStatusStore
     ingest: Ingest
     status_pages: StatusLinks
     response_due: ResponseDue

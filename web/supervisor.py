@@ -19,6 +19,7 @@ from bridge.model import Presence
 from bridge.ports import Rating
 from web.api import current_agent
 from web.chart import chart_svg, series
+from web.deliveries import DeliveryRoutes, banner
 from web.inbox_view import PRESENCE_LABELS, STATUS_LABELS
 from web.render import Renderer, app_headers, duration
 from web.services import WebServices
@@ -47,6 +48,7 @@ class SupervisorPages:
         self._services = services
         self._sessions = sessions
         self._render = Renderer()
+        self._deliveries = DeliveryRoutes(services)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -147,7 +149,9 @@ class SupervisorPages:
     async def page(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         session = await require_session(self._sessions, request, supervisor=True)
-        report = await self.report(session.agent.id)
+        report, waiting = await asyncio.gather(
+            self.report(session.agent.id), self._deliveries.read()
+        )
         return self._render.page(
             "supervisor.html",
             started=started,
@@ -158,6 +162,7 @@ class SupervisorPages:
             presences=PRESENCE_LABELS,
             back="/supervisor",
             flash=None,
+            waiting=banner(waiting, self._services.clock.now()),
             report=report,
         )
 

@@ -7,11 +7,14 @@ stale or altered request gets 401. With an app-level token it runs in Socket Mod
 (``AsyncSocketModeHandler``), and the endpoints answer 503 unless a signing secret is set too.
 
 Slack wants an answer within 3 seconds and retries otherwise (``X-Slack-Retry-Num``)
-(https://docs.slack.dev/apis/events-api/#responding). Listeners here only acknowledge and
-queue the work: events go to a lane per Slack thread or DM (:mod:`channels.slack.lanes`), so
-a conversation's events are handled in order after the acknowledgement, and every task belongs to
-this adapter. Repeated deliveries are dropped by ``event_id`` (an in-memory LRU; the store's
-unique external ids catch the rest), and the app's own messages (its bot id and user id from
+(https://docs.slack.dev/apis/events-api/#responding), and does not send again what it saw
+answered 200. So a message event over HTTP is answered 200 only once it is stored: it goes to
+a lane per Slack thread or DM (:mod:`channels.slack.lanes`), so a conversation's events are
+handled in order, and the request waits for its turn to finish, ``ACK_WITHIN`` seconds at
+most; a failure or a slower store gets 503, and Slack's retry comes again (a process killed
+meanwhile simply never answers). Every task belongs to this adapter. Repeated deliveries of an
+event already handled are dropped by ``event_id`` (an in-memory LRU; the store's unique
+external ids catch the rest), and the app's own messages (its bot id and user id from
 ``auth.test``) are ignored, so nothing loops.
 
 The parts: :mod:`~channels.slack.mirror` (bus -> threads), :mod:`~channels.slack.replies`
@@ -30,6 +33,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from slack_bolt import BoltResponse
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -61,6 +65,9 @@ log = logging.getLogger(__name__)
 
 #: Event ids remembered to drop Slack's retries of what was already taken.
 SEEN_EVENTS = 10_000
+#: Seconds an event request waits for its message to be stored before it answers 503
+#: (Slack's deadline is 3 s).
+ACK_WITHIN = 2.5
 #: Web API calls at start (auth.test, conversations.info) give up after this long.
 START_TIMEOUT = 10.0
 #: Then the channel keeps trying in the background, this often.
@@ -81,8 +88,8 @@ class SlackAdapter:
         self._session: aiohttp.ClientSession | None = None
         self._api: SlackApi | None = None
         self._app: AsyncApp | None = None
-        #: Events over HTTP are answered only after they are queued for handling (the listener
-        #: only queues them, so this is quick): an acknowledged event is never one a stop loses.
+        #: Events over HTTP are answered only after they are handled (stored): an acknowledged
+        #: event is never one a stop or a crash loses.
         self._events_app: AsyncApp | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._mirror: Mirror | None = None
@@ -321,31 +328,62 @@ class SlackAdapter:
         response = await app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
 
-    async def _on_event(self, body: dict[str, Any], request: AsyncBoltRequest) -> None:
-        """Runs after bolt acknowledged the event: takes it in, and returns at once."""
+    async def _on_event(
+        self, body: dict[str, Any], request: AsyncBoltRequest
+    ) -> BoltResponse | None:
+        """Over HTTP this runs before bolt answers Slack: a message is handled in its lane and
+        answered 200 once stored, 503 when that failed or takes too long (Slack retries).
+        In Socket Mode bolt has acknowledged already; the answer returned here is unused."""
         event_id = str(body.get("event_id", ""))
-        if event_id:
-            if event_id in self._seen:
-                self.duplicates += 1
-                retry = request.headers.get("x-slack-retry-num", ["-"])[0]
-                log.debug("slack event %s repeated (retry %s); dropped", event_id, retry)
-                return
-            self._seen[event_id] = None
-            if len(self._seen) > SEEN_EVENTS:
-                self._seen.popitem(last=False)
-        self.acknowledged += 1
+        if event_id in self._seen:
+            self.duplicates += 1
+            retry = request.headers.get("x-slack-retry-num", ["-"])[0]
+            log.debug("slack event %s repeated (retry %s); dropped", event_id, retry)
+            return None
         event = body.get("event") or {}
         kind = event.get("type")
         if kind == "message":
             parsed = parse_message_event(event)
-            if parsed is None or parsed.kind == "other" or self._is_own(parsed):
-                return
-            team = str(body.get("team_id", ""))
-            self._inbound.submit(_lane(parsed), lambda: self._route(parsed, team), "event")
+            if parsed is not None and parsed.kind != "other" and not self._is_own(parsed):
+                team = str(body.get("team_id", ""))
+                problem = await self._handled(parsed, team)
+                if problem is not None:
+                    log.warning("slack event %s not stored yet (%s); 503", event_id, problem)
+                    return BoltResponse(status=503, body="")
         elif kind in ("app_uninstalled", "tokens_revoked"):
             self._health.report(
                 Failure("setup", "token_revoked", advice=advice("token_revoked", None))
             )
+        self.acknowledged += 1
+        if event_id:
+            self._seen[event_id] = None
+            if len(self._seen) > SEEN_EVENTS:
+                self._seen.popitem(last=False)
+        return None
+
+    async def _handled(self, event: MessageEvent, team: str) -> str | None:
+        """Handle ``event`` in its lane and wait for it; None when done, else why not (the
+        job may still finish later: a retry of the event is then a duplicate the store drops)."""
+        done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+
+        async def job() -> None:
+            outcome: str | None = "stopped"
+            try:
+                await self._route(event, team)
+                outcome = None
+            except Exception as error:
+                outcome = type(error).__name__  # the lane logs it
+                raise
+            finally:
+                if not done.done():
+                    done.set_result(outcome)
+
+        self._inbound.submit(_lane(event), job, "event")
+        try:
+            async with asyncio.timeout(ACK_WITHIN):
+                return await asyncio.shield(done)
+        except TimeoutError:
+            return "timeout"
 
     def _is_own(self, event: MessageEvent) -> bool:
         return (event.bot_id is not None and event.bot_id == self._bot_id) or (

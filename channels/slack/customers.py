@@ -9,7 +9,10 @@ already have read and answered it.
 Colleagues who map to an agent and write in a shared channel are not customers: their
 messages there are ignored (they answer from the thread or the inbox).
 
-Replies go back in place (:meth:`CustomerSide.send`): into the thread, or into the DM.
+Replies go back in place (:meth:`CustomerSide.send`): into the thread, or into the DM. The
+text goes with the key ``<delivery's idempotency key>:0``, the same on every attempt, so that a
+deduplicating Web API in front of Slack can drop the repeat a crash between Slack's answer and
+the outbox's record would send (Slack itself has no such key).
 """
 
 from __future__ import annotations
@@ -126,6 +129,7 @@ class CustomerSide:
                     thread_ts=thread_ts,
                     username=_sender(message),
                     retry_limited=False,
+                    idempotency_key=f"{out.idempotency_key}:0",
                 )
             if message.attachments:
                 files = [

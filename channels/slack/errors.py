@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,6 +49,9 @@ _SETUP = _AUTH | _CHANNEL | {"missing_scope"}
 _TRANSIENT = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
+#: A rate limit shows on /readyz until a call to the same place succeeds, or for this long
+#: after its Retry-After when no call comes again.
+LIMIT_SHOWN_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,9 @@ class Failure:
 
     def as_channel_error(self) -> ChannelError:
         reason = self.advice or f"Slack refused: {self.code}"
+        if self.kind == "ratelimited":
+            wait = f"retry after {self.retry_after:g} s" if self.retry_after is not None else ""
+            reason = f"rate limited by Slack (HTTP 429): {wait or 'retrying'}"
         if self.kind in ("ratelimited", "transient"):
             return TransientChannelError(reason, retry_after=self.retry_after)
         return PermanentChannelError(reason)
@@ -144,10 +152,15 @@ def log_failure(logger: logging.Logger, error: BaseException, what: str) -> None
 
 class HealthBoard:
     """The channel's health for /readyz: setup problems by what they concern, each with
-    advice, cleared when a later call to the same place succeeds."""
+    advice, and rate limits (HTTP 429) by method and channel; each cleared when a later call
+    to the same place succeeds. A rate limit makes the channel ``degraded``: nothing is lost,
+    calls wait their turn, but messages are late."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._problems: dict[str, Failure] = {}
+        #: "method channel" -> (Retry-After, until when it is shown)
+        self._limited: dict[str, tuple[float, float]] = {}
         self._started = False
         self._stopped = False
         self._note = ""
@@ -171,9 +184,19 @@ class HealthBoard:
             log.error("slack: %s", failure.advice)
         self._problems[key] = failure
 
+    def limited(self, method: str, channel: str | None, retry_after: float) -> None:
+        """Slack answered ``method`` (on ``channel``) with 429 and ``Retry-After``."""
+        key = f"{method} {channel}" if channel else method
+        if key not in self._limited:
+            log.warning("slack: rate limited on %s (Retry-After %gs); calls wait", key, retry_after)
+        self._limited[key] = (retry_after, self._clock() + retry_after + LIMIT_SHOWN_SECONDS)
+
     def cleared(self, method: str, channel: str | None = None) -> None:
         """``method`` succeeded (on ``channel``): the token works, the method has its scope,
-        and the channel is usable."""
+        the channel is usable, and the rate limit there is over."""
+        place = f"{method} {channel}" if channel else method
+        if self._limited.pop(place, None) is not None:
+            log.info("slack: %s no longer rate limited", place)
         for key in list(self._problems):
             failure = self._problems[key]
             if (
@@ -188,13 +211,29 @@ class HealthBoard:
     def problems(self) -> list[Failure]:
         return list(self._problems.values())
 
+    def _rate_limits(self) -> str:
+        now = self._clock()
+        for key, (_, until) in list(self._limited.items()):
+            if until <= now:
+                del self._limited[key]
+        return "; ".join(
+            f"rate limited by Slack on {key} (HTTP 429, Retry-After {retry_after:g} s): "
+            "messages wait and go out in order"
+            for key, (retry_after, _) in sorted(self._limited.items())
+        )
+
     def state(self) -> ComponentState:
         if self._stopped:
             return ComponentState(Health.STOPPED)
         if not self._started and not self._problems:
             return ComponentState(Health.STARTING)
+        limits = self._rate_limits()
         if self._problems:
             down = any(f.code in _AUTH for f in self._problems.values())
-            detail = "; ".join(f.advice for f in self._problems.values())
-            return ComponentState(Health.DOWN if down else Health.DEGRADED, detail)
+            parts = [f.advice for f in self._problems.values()]
+            if limits:
+                parts.append(limits)
+            return ComponentState(Health.DOWN if down else Health.DEGRADED, "; ".join(parts))
+        if limits:
+            return ComponentState(Health.DEGRADED, limits)
         return ComponentState(Health.OK, self._note)

@@ -1,8 +1,8 @@
 """The Telegram channel: one bot, through aiogram's ``Bot`` pointed at ``api_server``.
 
-* Inbound: long polling (:mod:`.polling`) by default, or the webhook (:mod:`.webhook`); each
-  update is handled by :class:`.inbound.UpdateHandler`, which commits before Telegram is told
-  the update arrived.
+* Inbound: long polling (:mod:`.polling`) by default, run by one process at a time under the
+  ``singletons`` lock, or the webhook (:mod:`.webhook`); each update is handled by
+  :class:`.inbound.UpdateHandler`, which commits before Telegram is told the update arrived.
 * Outbound: :class:`.sender.Sender`, paced by :class:`.pacing.Pacer`, errors mapped by
   :func:`.errors.channel_error`.
 * Lifecycle: the constructor does no I/O. :meth:`start` returns at once and connects in the
@@ -19,7 +19,6 @@ import logging
 import re
 
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.utils.token import TokenValidationError
@@ -39,6 +38,7 @@ from channels.telegram.inbound import RecentUpdates, UpdateHandler
 from channels.telegram.pacing import Pacer
 from channels.telegram.polling import ALLOWED_UPDATES, Poller, backoff
 from channels.telegram.sender import Sender
+from channels.telegram.session import KeyedSession
 from channels.telegram.settings import TelegramSettings
 from channels.telegram.splitting import (
     MAX_TEXT,
@@ -112,7 +112,7 @@ class TelegramAdapter:
         try:
             bot = Bot(
                 settings.token,
-                session=AiohttpSession(
+                session=KeyedSession(
                     api=TelegramAPIServer.from_base(settings.api_server),
                     timeout=settings.request_timeout,
                 ),
@@ -237,8 +237,18 @@ class TelegramAdapter:
             report=self._report,
             on_recovered=lambda: self._deps.feedback.destination_recovered(self._source),
         )
+        # One poller per bot across processes (Telegram ends a second one with 409): the others
+        # stand by and take over within seconds of the holder dying (DESIGN.md, scale-out).
         self._report(Health.OK, "polling")
-        await self._poller.run()
+        await self._deps.singletons.run(f"{self._source}:polling", self._poll)
+
+    async def _poll(self) -> None:
+        assert self._poller is not None
+        self._report(Health.OK, "polling")
+        try:
+            await self._poller.run()
+        finally:
+            self._report(Health.OK, "standing by: another process polls")
 
     async def _set_mode(self, bot: Bot) -> None:
         timeout = int(self._settings.request_timeout)

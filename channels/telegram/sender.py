@@ -12,7 +12,9 @@ Telegram takes no idempotency key, so the parts already sent are recorded under 
 delivery's idempotency key (``links``: kind ``sent_parts``) as each one goes out. A retry --
 after a 429 on the second part, or after a crash between sending and the outbox recording
 it -- sends only what is missing, and the customer never gets a part twice. What remains is
-the moment between Telegram's answer and that record.
+the moment between Telegram's answer and that record: for that, each part goes out with the
+key ``<delivery's idempotency key>:<part index>`` (:mod:`.session`), the same on every attempt,
+which a deduplicating Bot API server in front of Telegram (and the test double) honours.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from channels.telegram.convert import (
 )
 from channels.telegram.errors import MAPPED, channel_error, is_not_modified
 from channels.telegram.pacing import Pacer
+from channels.telegram.session import send_key
 from channels.telegram.splitting import (
     MAX_TEXT,
     split_text,
@@ -66,6 +69,11 @@ SENT_PARTS = "sent_parts"
 class Part:
     text: str = ""
     attachment: Attachment | None = None
+
+
+def part_key(delivery_key: str, index: int) -> str:
+    """The idempotency key of one part of a delivery: the same on every attempt."""
+    return f"{delivery_key}:{index}"
 
 
 def plan_parts(text: str, attachments: tuple[Attachment, ...]) -> list[Part]:
@@ -116,7 +124,8 @@ class Sender:
                 continue  # sent by an earlier attempt of this delivery
             replying = reply_to if index == 0 else None
             markup = buttons if index == len(parts) - 1 and part.attachment is None else None
-            sent = await self._send_part(chat_id, part, replying, markup)
+            with send_key(part_key(key, index)):
+                sent = await self._send_part(chat_id, part, replying, markup)
             done = [*done, sent]
             await self._remember(key, done)
         done = done[: len(parts)]

@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 
 #: A write to one slow socket must not hold up the others (or the dispatcher) for long.
 WRITE_TIMEOUT = 5.0
+#: Visitors whose status is refreshed between two turns of the event loop.
+REFRESH_SLICE = 100
+#: Status events taken together at most (see :meth:`Hub.follow_status`).
+STATUS_BATCH = 512
 #: Events that may change what the visitor's status line shows. ``message.added`` carries the
 #: conversation after an agent's reply or a customer's message (pending_customer <-> queued);
 #: an unchanged status is not pushed again.
@@ -152,9 +156,13 @@ class Hub:
     async def refresh_statuses(self, describe: Callable[[Conversation], dict[str, Any]]) -> None:
         """Tell every connected visitor whose place in line or wait changed (the people ahead
         being served moves everyone's position; no event names each of them)."""
-        for visitor_id, thread in list(self._threads.items()):
+        for done, (visitor_id, thread) in enumerate(list(self._threads.items()), 1):
             if thread.conversation is not None and thread.conversation.is_open:
                 await self.push_status(visitor_id, describe(thread.conversation))
+            if done % REFRESH_SLICE == 0:
+                # Thousands of visitors take a good part of a second to describe: let the
+                # messages arriving meanwhile through instead of stalling them all that time.
+                await asyncio.sleep(0)
 
     async def follow_status(
         self,
@@ -167,23 +175,40 @@ class Hub:
         """Push the status of each changed conversation of this channel and account to its
         visitor's tabs, until the subscription closes (the adapter's "status" task). A failed
         push goes to ``log_failure``, the adapter's one way of logging errors without data."""
-        async for event in subscription:
-            if not isinstance(
-                event,
-                ConversationOpened | ConversationReopened | ConversationUpdated | MessageAdded,
-            ):
-                continue
-            conversation = event.conversation
-            origin = conversation.origin
-            if origin.channel != channel or origin.account != account:
-                continue
-            thread = self._threads.get(origin.thread_key)
-            if thread is not None:
-                thread.conversation = conversation
+        events = aiter(subscription)
+        while True:
+            # Under load one conversation's events come in bunches (opened, the message, the
+            # acknowledgement): whatever queued up is taken together and each conversation
+            # described once, from its latest snapshot.
             try:
-                await self.push_status(origin.thread_key, describe(conversation))
-            except Exception as error:  # a bug must not stop every later status push
-                log_failure(error, f"pushing the status of conversation {conversation.id} failed")
+                batch = [await anext(events)]
+                while subscription.backlog() and len(batch) < STATUS_BATCH:
+                    batch.append(await anext(events))
+            except StopAsyncIteration:
+                return
+            latest: dict[int, Conversation] = {}
+            for event in batch:
+                if not isinstance(
+                    event,
+                    ConversationOpened | ConversationReopened | ConversationUpdated | MessageAdded,
+                ):
+                    continue
+                origin = event.conversation.origin
+                if origin.channel == channel and origin.account == account:
+                    latest.pop(event.conversation.id, None)  # keep the order of the last event
+                    latest[event.conversation.id] = event.conversation
+            for conversation in latest.values():
+                thread_key = conversation.origin.thread_key
+                thread = self._threads.get(thread_key)
+                if thread is None:
+                    continue
+                thread.conversation = conversation
+                try:
+                    await self.push_status(thread_key, describe(conversation))
+                except Exception as error:  # a bug must not stop every later status push
+                    log_failure(
+                        error, f"pushing the status of conversation {conversation.id} failed"
+                    )
 
     async def push_status(self, visitor_id: str, frame: dict[str, Any]) -> None:
         """Push a status frame to the visitor's tabs unless it is the one they were last told:
@@ -201,7 +226,11 @@ class Hub:
             await self._push(thread, text)
 
     async def _push(self, thread: _Thread, text: str) -> None:
-        await asyncio.gather(*(s.write_text(text) for s in list(thread.sockets)))
+        sockets = list(thread.sockets)
+        if len(sockets) == 1:  # the usual case: no task for gather to wrap it in
+            await sockets[0].write_text(text)
+        else:
+            await asyncio.gather(*(s.write_text(text) for s in sockets))
 
     async def close_all(self, code: int, message: bytes) -> int:
         """Close every open tab; returns how many there were."""

@@ -844,3 +844,138 @@ async def test_open_waits_lists_only_open_ones(storage: Storage, clock: ManualCl
     [wait] = await storage.routing.open_waits()
     assert (wait.conversation_id, wait.customer_id) == (waiting.id, waiting.customer_id)
     assert len(await storage.routing.waits_since(answered.created_at)) == 3
+
+
+# --- batches (the router's acknowledgements under load) ----------------------------------
+
+
+async def test_claim_promises_takes_each_open_wait_once(
+    storage: Storage, clock: ManualClock
+) -> None:
+    fresh = await open_conversation(storage, clock, "v1")
+    promised_already = await open_conversation(storage, clock, "v2")
+    answered = await open_conversation(storage, clock, "v3")
+    assert await storage.routing.claim_promise(promised_already.id, clock.now(), clock.now())
+    await agent_replies(storage, clock, answered.id)
+    first = clock.now() + timedelta(minutes=3)
+    claims = [
+        (fresh.id, first),
+        (promised_already.id, first),
+        (answered.id, first),
+        (999, first),
+        (fresh.id, first + timedelta(minutes=9)),  # a repeat within the batch: the first wins
+    ]
+    assert await storage.routing.claim_promises(claims, clock.now()) == {fresh.id}
+    stored = await storage.conversations.get_conversation(fresh.id)
+    assert stored.promised_reply_at == first
+    assert await storage.routing.claim_promises([(fresh.id, first)], clock.now()) == set()
+    assert await storage.routing.claim_promises([], clock.now()) == set()
+
+
+async def test_promises_since_many_counts_per_customer(
+    storage: Storage, clock: ManualClock
+) -> None:
+    start = clock.now()
+    ana = await open_conversation(storage, clock, "ana")
+    bob = await open_conversation(storage, clock, "bob")
+    eve = await open_conversation(storage, clock, "eve")
+    assert await storage.routing.claim_promises(
+        [(ana.id, clock.now()), (bob.id, clock.now())], clock.now()
+    ) == {ana.id, bob.id}
+    counted = await storage.routing.promises_since_many(
+        [ana.customer_id, bob.customer_id, eve.customer_id, ana.customer_id, 999], start
+    )
+    assert counted == {ana.customer_id: 1, bob.customer_id: 1}
+    assert await storage.routing.promises_since_many([], start) == {}
+
+
+async def test_post_messages_stores_all_with_their_deliveries(
+    storage: Storage, clock: ManualClock
+) -> None:
+    one = await open_conversation(storage, clock, "v1")
+    two = await open_conversation(storage, clock, "v2")
+
+    def bot(conversation_id: int, text: str) -> NewAgentMessage:
+        return NewAgentMessage(
+            conversation_id=conversation_id,
+            author=Author.BOT,
+            author_id=None,
+            author_name="Support",
+            text=text,
+            visibility=Visibility.PUBLIC,
+        )
+
+    posted = await storage.conversations.post_messages(
+        [bot(one.id, "hello one"), bot(two.id, "hello two"), bot(one.id, "again one")],
+        plan_deliveries,
+        clock.now(),
+    )
+    assert [p.message.text for p in posted] == ["hello one", "hello two", "again one"]
+    assert [p.conversation.id for p in posted] == [one.id, two.id, one.id]
+    for item in posted:
+        [delivery] = item.deliveries
+        assert delivery.message_id == item.message.id
+        assert delivery.destination == item.conversation.origin
+    # Stored as one by one would have: in order, each with its pending delivery.
+    history = await storage.conversations.messages(one.id)
+    assert [m.text for m in history if m.author is Author.BOT] == ["hello one", "again one"]
+    views = await storage.conversations.deliveries_for(one.id)
+    assert len(views) == 2
+    assert posted[0].deliveries[0].id < posted[2].deliveries[0].id
+
+    with pytest.raises(NotFound):
+        await storage.conversations.post_messages(
+            [bot(two.id, "lost with its batch"), bot(999, "nowhere")],
+            plan_deliveries,
+            clock.now(),
+        )
+    texts = [m.text for m in await storage.conversations.messages(two.id)]
+    assert "lost with its batch" not in texts
+
+
+async def test_get_customers_finds_each_with_identities(
+    storage: Storage, clock: ManualClock
+) -> None:
+    ana = await open_conversation(storage, clock, "ana")
+    bob = await open_conversation(storage, clock, "bob", channel="telegram")
+    found = await storage.conversations.get_customers([ana.customer_id, bob.customer_id, 999])
+    assert set(found) == {ana.customer_id, bob.customer_id}
+    assert found[ana.customer_id] == await storage.conversations.get_customer(ana.customer_id)
+    assert found[bob.customer_id].identities
+    assert await storage.conversations.get_customers([]) == {}
+    with pytest.raises(NotFound):
+        await storage.conversations.get_customer(999)
+
+
+async def test_acknowledge_claims_and_posts_together(storage: Storage, clock: ManualClock) -> None:
+    fresh = await open_conversation(storage, clock, "v1")
+    promised_already = await open_conversation(storage, clock, "v2")
+    assert await storage.routing.claim_promise(promised_already.id, clock.now(), clock.now())
+    at = clock.now() + timedelta(minutes=4)
+
+    def ack(conversation_id: int) -> NewAgentMessage:
+        return NewAgentMessage(
+            conversation_id=conversation_id,
+            author=Author.BOT,
+            author_id=None,
+            author_name="Support",
+            text=f"we have it ({conversation_id})",
+            visibility=Visibility.PUBLIC,
+        )
+
+    posted = await storage.routing.acknowledge(
+        [(ack(fresh.id), at), (ack(promised_already.id), at)], plan_deliveries, clock.now()
+    )
+    # Only the claim won is told, and its promise is recorded with the message.
+    assert [p.conversation.id for p in posted] == [fresh.id]
+    assert len(posted[0].deliveries) == 1
+    assert (await storage.conversations.get_conversation(fresh.id)).promised_reply_at == at
+    texts = [m.text for m in await storage.conversations.messages(promised_already.id)]
+    assert f"we have it ({promised_already.id})" not in texts
+    # A conversation without an open wait (gone, say) is simply not told.
+    other = await open_conversation(storage, clock, "v3")
+    posted = await storage.routing.acknowledge(
+        [(ack(other.id), at), (ack(999), at)], plan_deliveries, clock.now()
+    )
+    assert [p.conversation.id for p in posted] == [other.id]
+    assert await storage.routing.acknowledge([], plan_deliveries, clock.now()) == []

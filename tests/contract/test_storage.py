@@ -598,3 +598,29 @@ async def test_an_outdated_schema_is_refused_with_what_to_do(storage: Storage) -
     )
     with pytest.raises(SchemaOutdated, match="run `bridge migrate`"):
         await storage.prepare(auto_migrate=False)
+
+
+def test_sqlite_datetimes_are_written_as_sqlalchemy_writes_them() -> None:
+    """The column's own SQLite processor must produce SQLAlchemy's text exactly: stored rows
+    and bound values are compared as text in SQL."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.dialects.sqlite import DATETIME
+
+    from storage.tables import UTCDateTime
+
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().bind_processor(dialect)
+    theirs = DATETIME().bind_processor(dialect)
+    assert ours is not None
+    assert theirs is not None
+    for value in (
+        datetime(2026, 11, 23, 18, 0, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(2026, 6, 30, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=3))),
+    ):
+        assert ours(value) == theirs(value.astimezone(UTC).replace(tzinfo=None))
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        ours(datetime(2026, 1, 1))

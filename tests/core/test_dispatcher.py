@@ -105,6 +105,30 @@ async def test_transient_errors_are_retried_no_sooner_than_retry_after(tmp_path:
         assert await states(stack, conversation) == [("sent", 3, None)]
 
 
+async def test_a_retry_after_beyond_the_lease_gives_the_row_back_at_once(
+    tmp_path: Path,
+) -> None:
+    """Waiting 30 s in place under a 4 s lease would let another process claim the row and
+    send it too: the claim ends at once, the row's next attempt set past the Retry-After."""
+    async with core_stack(tmp_path / "b.db") as stack:
+        conversation = await open_conversation(stack)
+        adapter = RecordingAdapter(failures=[TransientChannelError("429", retry_after=30)])
+        policy = RetryPolicy(
+            initial=0.01, maximum=0.05, in_process_attempts=3, lease=timedelta(seconds=4)
+        )
+        dispatcher = dispatcher_for(stack, adapter, retry=policy)
+        events = stack.bus.subscribe(frozenset({"delivery.retrying"}))
+        await dispatcher.start()
+        started = stack.clock.now()
+        await stack.service.reply(conversation, stack.agent, "after the limit", internal=False)
+        retrying = await asyncio.wait_for(anext(aiter(events)), 2)
+        await dispatcher.stop()
+        assert adapter.calls == 1
+        assert isinstance(retrying, DeliveryRetrying)
+        assert retrying.next_attempt_at >= started + timedelta(seconds=30)
+        assert await states(stack, conversation) == [("pending", 1, "429")]
+
+
 async def test_a_long_outage_gives_the_row_back_for_later(tmp_path: Path) -> None:
     async with core_stack(tmp_path / "b.db") as stack:
         conversation = await open_conversation(stack)

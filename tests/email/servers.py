@@ -283,7 +283,9 @@ class SmtpSink:
         self._server: asyncio.AbstractServer | None = None
         self.port = 0
 
-    async def start(self) -> SmtpSink:
+    async def start(self, port: int = 0) -> SmtpSink:
+        """Listen on ``port`` (0: any free one; the same port again after :meth:`stop`, as a
+        mail server coming back)."""
         loop = asyncio.get_running_loop()
         context = None
         if self.tls is not None:
@@ -301,7 +303,7 @@ class SmtpSink:
         self._server = await loop.create_server(
             lambda: SMTP(self, hostname="mx.test", loop=loop, **options),
             "127.0.0.1",
-            0,
+            port,
             ssl=context if self.mode == "ssl" else None,
         )
         self.port = self._server.sockets[0].getsockname()[1]

@@ -10,6 +10,10 @@ thread, edits and reactions, users, channels. What tests inject: the next answer
 (:meth:`FakeSlack.fail`, :meth:`FakeSlack.ratelimit`), an archived channel, a bot not in a
 channel. ``limit_posts`` enforces Slack's 1 message/s per channel for the benchmark.
 
+Idempotency: not Slack's, the bridge's. A call carrying ``X-Bridge-Idempotency-Key`` with a
+key that succeeded before is answered with the first answer and posts nothing again; it is
+counted in :attr:`FakeSlack.repeated_keys`.
+
 Socket Mode: ``apps.connections.open`` hands out ``ws://.../socket``, where the fake says
 ``hello`` and tests push envelopes (:meth:`FakeSlack.push_envelope`) and read the acks.
 
@@ -38,6 +42,8 @@ APP_TOKEN = "xapp-test-token"
 TEAM = "T0TEAM"
 BOT_USER = "U0BOT"
 BOT_ID = "B0BOT"
+#: The bridge's idempotency key of one post (channels/slack/api.py).
+IDEMPOTENCY_HEADER = "X-Bridge-Idempotency-Key"
 
 
 @dataclass
@@ -47,6 +53,8 @@ class Call:
     at: float
     status: int = 200
     error: str | None = None
+    key: str | None = None  # the X-Bridge-Idempotency-Key it carried
+    repeated: bool = False  # that key had succeeded before: answered again, nothing posted
 
 
 @dataclass
@@ -59,6 +67,7 @@ class Posted:
     edits: list[str] = field(default_factory=list)
     deleted: bool = False
     files: list[str] = field(default_factory=list)
+    key: str | None = None  # the idempotency key it was posted with
 
 
 @dataclass
@@ -88,6 +97,11 @@ class FakeSlack:
         self.post_interval = post_interval
         self.last_post: dict[str, float] = {}
         self.limited = 0
+        self.repeated_keys = 0
+        self._answers: dict[str, dict[str, Any]] = {}  # idempotency key -> the first answer
+        self.delays: dict[str, float] = {}  # method -> seconds before it answers
+        self.in_flight: dict[str, int] = {}
+        self.most_in_flight: dict[str, int] = {}  # method -> most calls under way at once
         self._injected: dict[str, list[Injected]] = {}
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
@@ -241,12 +255,31 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await _arguments(request)
-        call = Call(method, args, time.monotonic())
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        call = Call(method, args, time.monotonic(), key=key)
         self.calls.append(call)
+        if key is not None and key in self._answers:
+            call.repeated = True
+            self.repeated_keys += 1
+            await self._notify()
+            return web.json_response(self._answers[key])
+        if method in self.delays:
+            self.in_flight[method] = self.in_flight.get(method, 0) + 1
+            self.most_in_flight[method] = max(
+                self.most_in_flight.get(method, 0), self.in_flight[method]
+            )
+            try:
+                await asyncio.sleep(self.delays[method])  # a slow Slack
+            finally:
+                self.in_flight[method] -= 1
         try:
             status, body, headers = self._answer(method, args, request)
         except Exception as error:  # a bug in the fake shows in the test, not as a hang
             status, body, headers = 500, {"ok": False, "error": f"fake: {error!r}"}, {}
+        if key is not None and body.get("ok"):
+            self._answers[key] = body
+            if method == "chat.postMessage":
+                self.message(str(body["channel"]), str(body["ts"])).key = key
         call.status = status
         call.error = None if body.get("ok") else str(body.get("error"))
         await self._notify()
@@ -497,6 +530,7 @@ class FakeSlack:
                 "posts": [[c.args.get("channel"), c.at, c.status] for c in posts],
                 "limited": self.limited,
                 "calls": len(self.calls),
+                "repeated_keys": self.repeated_keys,
             }
         )
 

@@ -111,3 +111,16 @@ async def test_a_wrong_token_takes_the_channel_down(fake: FakeSlack) -> None:
     state = api.health.state()
     assert state.health.value == "down"
     assert "bot_token" in state.detail
+
+
+async def test_look_ups_of_different_users_do_not_wait_for_each_other(
+    fake: FakeSlack, api: SlackApi
+) -> None:
+    """A customer's first message waits for users.info before Slack is answered, so one
+    slow look-up must not hold up the others (they are not posts: nothing to pace)."""
+    for n in range(5):
+        fake.add_user(f"U{n}", f"User {n}")
+    fake.delays["users.info"] = 0.2
+    found = await asyncio.gather(*(api.user(f"U{n}") for n in range(5)))
+    assert [u["id"] for u in found] == [f"U{n}" for n in range(5)]
+    assert fake.most_in_flight["users.info"] == 5

@@ -21,6 +21,9 @@ What it models, because the adapter depends on it:
   the bot (403).
 * ``limits``: Telegram's flood limits enforced (30 messages/s per bot, one per second per
   private chat, 20 per minute per group, in sliding windows) with 429 and ``retry_after``.
+* Idempotency: not Telegram's, the bridge's. A call carrying ``X-Bridge-Idempotency-Key`` with
+  a key that succeeded before is answered with the first result and sends nothing again; it
+  is counted in :attr:`FakeBotApi.repeated_keys`.
 
 Every call is recorded (:attr:`FakeBotApi.calls`) with what was answered.
 """
@@ -40,6 +43,7 @@ from aiohttp import web
 
 from tests.telegram.fake_messages import MessageMethods
 from tests.telegram.fake_records import (
+    IDEMPOTENCY_HEADER,
     MESSAGE_METHODS,
     ApiError,
     Call,
@@ -73,6 +77,8 @@ class FakeBotApi(UpdateMethods, MessageMethods):
         self.calls: list[Call] = []
         self.sent: list[SentMessage] = []
         self.rate_limited = 0
+        self.repeated_keys = 0
+        self._results: dict[str, Any] = {}  # idempotency key -> the result it got
         self.webhook_url = ""
         self.webhook_secret = ""
         self.webhook_responses: list[int] = []
@@ -132,6 +138,11 @@ class FakeBotApi(UpdateMethods, MessageMethods):
     @property
     def pending_updates(self) -> int:
         return len(self._pending)
+
+    @property
+    def pending_update_ids(self) -> set[int]:
+        """Updates not confirmed yet by a getUpdates offset."""
+        return {u["update_id"] for u in self._pending}
 
     def fail(
         self,
@@ -195,14 +206,21 @@ class FakeBotApi(UpdateMethods, MessageMethods):
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        call = Call(method, {}, {}, self._clock())
+        call = Call(method, {}, {}, self._clock(), key=request.headers.get(IDEMPOTENCY_HEADER))
         try:
             if request.match_info["token"] != self.token:
                 raise ApiError(401, "Unauthorized")
             call.params, call.files = await self._read(request)
             self.calls.append(call)
+            if call.key is not None and call.key in self._results:
+                call.repeated = True
+                self.repeated_keys += 1
+                self._notify()
+                return web.json_response({"ok": True, "result": self._results[call.key]})
             self._injected(method.lower(), call)
             result = await self._handle(method.lower(), call)
+            if call.key is not None:
+                self._results[call.key] = result
         except ApiError as error:
             if call not in self.calls:
                 self.calls.append(call)

@@ -125,6 +125,7 @@ class MessageMethods:
             reply_to=reply_to,
             parse_mode=call.params.get("parse_mode"),
             reply_markup=_markup(call.params.get("reply_markup")),
+            key=call.key,
         )
         self.sent.append(sent)
         return self._message(sent)
@@ -159,6 +160,7 @@ class MessageMethods:
             call.at,
             upload=upload,
             reply_to=reply_to,
+            key=call.key,
         )
         self.sent.append(sent)
         return self._message(sent)

@@ -8,6 +8,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+#: The bridge's idempotency key of one sent part (channels/telegram/session.py). Telegram has
+#: no such thing; the fake honours it as a deduplicating Bot API server in front would.
+IDEMPOTENCY_HEADER = "X-Bridge-Idempotency-Key"
 DOWNLOAD_LIMIT = 20 * 1024 * 1024
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
@@ -70,6 +73,10 @@ class Call:
     update_ids: list[int] = field(default_factory=list)
     #: For a 429 from the flood limits: which one ("bot" or "chat").
     limited_by: str = ""
+    #: The X-Bridge-Idempotency-Key it carried, and whether that key had succeeded before (the
+    #: call was then answered with the first result and nothing was sent).
+    key: str | None = None
+    repeated: bool = False
 
     @property
     def chat_id(self) -> int | None:
@@ -89,6 +96,7 @@ class SentMessage:
     parse_mode: str | None = None
     edits: list[str] = field(default_factory=list)
     reply_markup: dict[str, Any] | None = None
+    key: str | None = None  # the idempotency key it was sent with
 
 
 @dataclass
