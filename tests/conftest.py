@@ -12,6 +12,9 @@ from storage.store import Storage
 from storage.tables import metadata
 from tests.databases import PostgresServer
 
+# The mail servers, for the email channel's tests and the SMTP outage test alike.
+pytest_plugins = ["tests.email.fixtures"]
+
 
 @pytest.fixture
 def clock() -> ManualClock:
@@ -25,12 +28,9 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.drop_all()
 
 
-@pytest.fixture(scope="session")
-def postgres_url(postgres_server: PostgresServer) -> str:
-    """One migrated database for the session; tests truncate it before use."""
+def migrated(url: str) -> str:
+    """``url``'s database brought to the current schema."""
     import asyncio
-
-    url = postgres_server.new_database()
 
     async def migrate() -> None:
         storage = Storage.open(url)
@@ -41,6 +41,19 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 
     asyncio.run(migrate())
     return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """One migrated database for the session; tests truncate it before use."""
+    return migrated(postgres_server.new_database())
+
+
+@pytest.fixture
+def fresh_postgres(postgres_server: PostgresServer) -> str:
+    """A migrated database of its own, for tests whose processes share it over time (the
+    session's shared one is rewound by other tests)."""
+    return migrated(postgres_server.new_database())
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -27,9 +27,6 @@ from bridge.ports import NewAgent
 from bridge.tokens import hash_token, new_token
 from runtime.app import Runtime
 from storage.locks import RedisSingletons
-from storage.migrate import upgrade
-from storage.store import Storage
-from tests.databases import PostgresServer
 from tests.harness import test_settings as settings_for
 from tests.scale.outages import component, until
 from tests.scale.servers import RedisServer
@@ -50,27 +47,12 @@ def redis_server() -> Iterator[RedisServer]:
         server.close()
 
 
-@pytest.fixture
-def database(postgres_server: PostgresServer) -> str:
-    url = postgres_server.new_database()
-
-    async def migrate() -> None:
-        store = Storage.open(url)
-        try:
-            await upgrade(store.database)
-        finally:
-            await store.close()
-
-    asyncio.run(migrate())
-    return url
-
-
 @asynccontextmanager
 async def two_processes(
-    tmp_path: Path, database: str, redis_url: str
+    tmp_path: Path, fresh_postgres: str, redis_url: str
 ) -> AsyncIterator[list[tuple[Runtime, TestServer]]]:
     storage = {
-        "database_url": database,
+        "database_url": fresh_postgres,
         "redis_url": redis_url,
         "redis_prefix": f"outage-{secrets.token_hex(4)}",
         "files_dir": str(tmp_path / "files"),
@@ -122,9 +104,9 @@ class AgentStream:
 
 @pytest.mark.timeout(90)
 async def test_a_redis_restart_delays_live_events_and_loses_nothing(
-    tmp_path: Path, database: str, redis_server: RedisServer
+    tmp_path: Path, fresh_postgres: str, redis_server: RedisServer
 ) -> None:
-    async with two_processes(tmp_path, database, redis_server.url) as processes:
+    async with two_processes(tmp_path, fresh_postgres, redis_server.url) as processes:
         (one, one_server), (two, two_server) = processes
         token = new_token("brg")
         await one.storage.agents.add_agent(

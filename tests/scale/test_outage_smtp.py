@@ -5,7 +5,6 @@ replies go out exactly once, in order, with nobody doing anything."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,22 +18,6 @@ from tests.scale.outages import component, until, waiting
 
 EMAIL = "channel:email:default"
 ROUNDS = 3
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def smtp(dovecot: Dovecot) -> AsyncIterator[SmtpSink]:
-    sink = await SmtpSink(dovecot).start()
-    yield sink
-    await sink.stop()
 
 
 def body_of(mail: EmailMessage) -> str:

@@ -3,7 +3,6 @@ with 409), and when it goes the other takes over within the 10 s DESIGN.md allow
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -12,9 +11,6 @@ from pathlib import Path
 import pytest
 
 from runtime.app import Runtime
-from storage.migrate import upgrade
-from storage.store import Storage
-from tests.databases import PostgresServer
 from tests.telegram.bridge import SOURCE, adapter_of, telegram_settings
 from tests.telegram.conftest import TOKEN
 from tests.telegram.fake_bot_api import FakeBotApi
@@ -23,22 +19,6 @@ from tests.telegram.updates import says
 pytestmark = pytest.mark.postgres
 
 LOCK = f"{SOURCE}:polling"
-
-
-@pytest.fixture
-def database(postgres_server: PostgresServer) -> str:
-    """A database of its own, migrated (the session's shared one is rewound by other tests)."""
-    url = postgres_server.new_database()
-
-    async def migrate() -> None:
-        store = Storage.open(url)
-        try:
-            await upgrade(store.database)
-        finally:
-            await store.close()
-
-    asyncio.run(migrate())
-    return url
 
 
 @pytest.fixture
@@ -55,10 +35,10 @@ async def stored_texts(runtime: Runtime) -> list[str]:
 
 @pytest.mark.timeout(60)
 async def test_one_process_polls_and_the_other_takes_over_when_it_stops(
-    tmp_path: Path, database: str, redis_url: str, fake: FakeBotApi
+    tmp_path: Path, fresh_postgres: str, redis_url: str, fake: FakeBotApi
 ) -> None:
     storage = {
-        "database_url": database,
+        "database_url": fresh_postgres,
         "redis_url": redis_url,
         "redis_prefix": f"test-{secrets.token_hex(4)}",
         "files_dir": str(tmp_path / "files"),

@@ -22,9 +22,6 @@ from bridge.model import ThreadRef
 from bridge.ports import NewAgent
 from bridge.tokens import hash_token, new_token
 from runtime.app import Runtime
-from storage.migrate import upgrade
-from storage.store import Storage
-from tests.databases import PostgresServer
 from tests.factories import inbound
 from tests.harness import test_settings as settings_for
 from tests.webchat.test_adapter import next_frame, send_message
@@ -55,22 +52,6 @@ async def two_processes(
             stack.push_async_callback(runtime.stop)
             runtimes.append(runtime)
         yield runtimes[0], runtimes[1]
-
-
-@pytest.fixture
-def fresh_postgres(postgres_server: PostgresServer) -> str:
-    """A database of its own, migrated: the session's shared one is rewound by other tests."""
-    url = postgres_server.new_database()
-
-    async def migrate() -> None:
-        store = Storage.open(url)
-        try:
-            await upgrade(store.database)
-        finally:
-            await store.close()
-
-    asyncio.run(migrate())
-    return url
 
 
 async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:

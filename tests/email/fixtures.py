@@ -1,3 +1,5 @@
+"""Fixtures: a Dovecot IMAP server and an SMTP sink delivering into it, on loopback."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
